@@ -1,0 +1,36 @@
+"""Bearer API-key authentication for DRF (API.md section 1)."""
+
+from rest_framework import authentication, exceptions
+
+from accounts.services import api_key_authenticate
+
+
+class ApiKeyAuthentication(authentication.BaseAuthentication):
+    """``Authorization: Bearer mp_live_...``; ``request.auth`` is the ``ApiKey``.
+
+    A missing header leaves the request anonymous (the permission then answers 401); a header
+    that is present but malformed, unknown or revoked is refused at once.
+    """
+
+    keyword = "Bearer"
+
+    def authenticate(self, request):
+        header = authentication.get_authorization_header(request)
+        if not header:
+            return None
+        try:
+            scheme, _, token = header.decode("ascii").partition(" ")
+        except UnicodeDecodeError as exc:
+            raise exceptions.AuthenticationFailed("Malformed Authorization header.") from exc
+        token = token.strip()
+        if scheme.lower() != self.keyword.lower() or not token or " " in token:
+            raise exceptions.AuthenticationFailed(
+                "Malformed Authorization header: expected 'Bearer <api key>'."
+            )
+        api_key = api_key_authenticate(plain_key=token)
+        if api_key is None:
+            raise exceptions.AuthenticationFailed("Invalid or revoked API key.")
+        return (api_key.account, api_key)
+
+    def authenticate_header(self, request) -> str:
+        return f'{self.keyword} realm="api"'

@@ -1,0 +1,168 @@
+"""Messages, their queue items, tracking/lifecycle events and idempotency records."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class MessageStatus(models.TextChoices):
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class Message(models.Model):
+    """One email, written before SMTP starts so that a crash never loses it."""
+
+    account = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="messages"
+    )
+    provider = models.ForeignKey(
+        "providers.SmtpProvider",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="messages",
+    )
+    message_id = models.CharField(max_length=255, unique=True)
+    from_email = models.CharField(max_length=254)
+    from_name = models.CharField(max_length=255, blank=True)
+    to_email = models.CharField(max_length=254)
+    cc = models.JSONField(default=list, blank=True)
+    bcc = models.JSONField(default=list, blank=True)
+    reply_to = models.CharField(max_length=254, blank=True)
+    subject = models.CharField(max_length=998)
+    html = models.TextField(blank=True)
+    text = models.TextField(blank=True)
+    tags = models.JSONField(default=list, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    track_opens = models.BooleanField(default=True)
+    track_clicks = models.BooleanField(default=True)
+    status = models.CharField(
+        max_length=16, choices=MessageStatus.choices, default=MessageStatus.SENDING
+    )
+    error_message = models.TextField(blank=True)  # "" is shown as null by the API
+    is_test = models.BooleanField(default=False)
+    attempts = models.PositiveIntegerField(default=0)
+    # When this message took a slot of its provider's send limits; cleared if it failed.
+    limit_counted_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            # Send limits count a provider's live messages over the last hour/day.
+            models.Index(
+                fields=["provider", "limit_counted_at"],
+                name="mail_msg_limit_window",
+                condition=Q(limit_counted_at__isnull=False),
+            ),
+            models.Index(fields=["account", "-created_at"], name="mail_msg_account_created"),
+            models.Index(fields=["to_email"], name="mail_msg_to_email"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.message_id} to {self.to_email} ({self.status})"
+
+
+class QueueItemStatus(models.TextChoices):
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class QueueItem(models.Model):
+    """The schedule of a queued message: when to try next, who holds it and until when."""
+
+    message = models.OneToOneField(Message, on_delete=models.CASCADE, related_name="queue_item")
+    account = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="queue_items"
+    )
+    provider = models.ForeignKey(
+        "providers.SmtpProvider",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="queue_items",
+    )
+    status = models.CharField(
+        max_length=16, choices=QueueItemStatus.choices, default=QueueItemStatus.QUEUED
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField()
+    locked_until = models.DateTimeField(null=True, blank=True)
+    locked_by = models.CharField(max_length=64, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            # Claiming looks only at due, unfinished items: partial indexes stay small even
+            # with millions of finished rows.
+            models.Index(
+                fields=["next_attempt_at"],
+                name="mail_queue_due",
+                condition=Q(status="queued"),
+            ),
+            models.Index(
+                fields=["locked_until"],
+                name="mail_queue_leased",
+                condition=Q(status="sending"),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"queue item {self.pk} ({self.status})"
+
+
+class EventType(models.TextChoices):
+    QUEUED = "queued"
+    SENT = "sent"
+    DEFERRED = "deferred"
+    FAILED = "failed"
+    OPEN = "open"
+    CLICK = "click"
+
+
+class MessageEvent(models.Model):
+    """Lifecycle events written by the service and tracking events written by readers."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="events")
+    event_type = models.CharField(max_length=16, choices=EventType.choices)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=512, blank=True)
+    url = models.TextField(blank=True)  # "" is shown as null by the API
+    detail = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["message", "created_at"], name="mail_event_message")]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} of message {self.message_id}"
+
+
+class IdempotencyRecord(models.Model):
+    """The first answer to a request made with an ``Idempotency-Key``, replayed for 24 h."""
+
+    account = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    key = models.CharField(max_length=255)
+    request_hash = models.CharField(max_length=64)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account", "key"], name="mail_idempotency_unique_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"idempotency key {self.key!r}"

@@ -1,0 +1,229 @@
+"""MailPass settings: everything comes from the environment (django-environ).
+
+With no environment at all the service runs on an embedded default: a SQLite file under
+``MAILPASS_DATA_DIR``, Celery tasks run eagerly in the web process, a generated development
+secret kept in the data directory. Production sets ``DATABASE_URL``, ``CELERY_BROKER_URL``,
+``SECRET_KEY`` and friends (see README.md, "Configuration").
+"""
+
+import base64
+import hashlib
+import secrets
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+DATA_DIR = Path(env.str("MAILPASS_DATA_DIR", default=str(BASE_DIR / "var")))
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+DEBUG = env.bool("DEBUG", default=False)
+
+
+def _development_secret_key() -> str:
+    """A random secret generated once and kept in the data directory.
+
+    It must survive restarts: sessions and the default encryption key of stored SMTP
+    passwords are derived from it.
+    """
+    path = DATA_DIR / "dev-secret-key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+SECRET_KEY = env.str("SECRET_KEY", default="") or _development_secret_key()
+if len(SECRET_KEY) < 32:
+    raise ImproperlyConfigured("SECRET_KEY must be at least 32 characters long.")
+
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "django_celery_beat",
+    "accounts",
+    "providers",
+    "mail",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "mailpass.middleware.ApiBodySizeLimitMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "mailpass.urls"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+WSGI_APPLICATION = "mailpass.wsgi.application"
+
+# Database: the embedded default is a SQLite file; production sets DATABASE_URL.
+DATABASES = {
+    "default": env.db("DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'mailpass.sqlite3'}"),
+}
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=5)
+    )
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Several threads of the development server write at once; wait instead of failing.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("timeout", 20)
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Cache: the per-key API rate limit lives here. Redis in production, local memory otherwise.
+CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://mailpass")}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
+WHITENOISE_USE_FINDERS = True
+
+# Security headers; the HTTPS-only ones are switched on by SECURE_SSL_REDIRECT in production.
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=SECURE_SSL_REDIRECT)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=SECURE_SSL_REDIRECT)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
+SECURE_HSTS_PRELOAD = SECURE_HSTS_SECONDS > 0
+if env.bool("USE_X_FORWARDED_PROTO", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# --- MailPass -------------------------------------------------------------------------------
+MAILPASS_PUBLIC_URL = env.str("MAILPASS_PUBLIC_URL", default="http://localhost:8000").rstrip("/")
+MAILPASS_MESSAGE_ID_DOMAIN = env.str("MAILPASS_MESSAGE_ID_DOMAIN", default="mailpass.im")
+MAILPASS_MAX_BODY_BYTES = env.int("MAILPASS_MAX_BODY_BYTES", default=10 * 1024 * 1024)
+MAILPASS_TRUSTED_PROXY_COUNT = env.int("MAILPASS_TRUSTED_PROXY_COUNT", default=0)
+MAILPASS_SMTP_TIMEOUT = env.float("MAILPASS_SMTP_TIMEOUT", default=10.0)
+# A PEM bundle of CAs to trust for SMTP TLS instead of the system's (a private CA).
+MAILPASS_SMTP_CA_FILE = env.str("MAILPASS_SMTP_CA_FILE", default="") or None
+MAILPASS_IDEMPOTENCY_TTL_HOURS = env.int("MAILPASS_IDEMPOTENCY_TTL_HOURS", default=24)
+MAILPASS_API_RATE = env.str("MAILPASS_API_RATE", default="1200/min")
+MAILPASS_QUEUE_DRAIN_INTERVAL = env.float("MAILPASS_QUEUE_DRAIN_INTERVAL", default=10.0)
+MAILPASS_QUEUE_BATCH_SIZE = env.int("MAILPASS_QUEUE_BATCH_SIZE", default=200)
+MAILPASS_QUEUE_LEASE_SECONDS = env.int("MAILPASS_QUEUE_LEASE_SECONDS", default=300)
+MAILPASS_QUEUE_MAX_ATTEMPTS = env.int("MAILPASS_QUEUE_MAX_ATTEMPTS", default=5)
+MAILPASS_QUEUE_RETRY_BASE_SECONDS = env.float("MAILPASS_QUEUE_RETRY_BASE_SECONDS", default=60.0)
+
+
+def _derived_encryption_key(secret: str) -> str:
+    digest = hashlib.sha256(b"mailpass-provider-passwords:" + secret.encode()).digest()
+    return base64.urlsafe_b64encode(digest).decode()
+
+
+MAILPASS_ENCRYPTION_KEY = env.str("MAILPASS_ENCRYPTION_KEY", default="") or _derived_encryption_key(
+    SECRET_KEY
+)
+try:
+    if len(base64.urlsafe_b64decode(MAILPASS_ENCRYPTION_KEY.encode())) != 32:
+        raise ValueError
+except ValueError as exc:
+    raise ImproperlyConfigured(
+        "MAILPASS_ENCRYPTION_KEY must be a Fernet key (32 url-safe base64-encoded bytes); "
+        'make one with: python -c "from cryptography.fernet import Fernet; '
+        'print(Fernet.generate_key().decode())"'
+    ) from exc
+
+# Data uploads: the API body limit (413 PAYLOAD_TOO_LARGE) and Django's own guard agree.
+DATA_UPLOAD_MAX_MEMORY_SIZE = MAILPASS_MAX_BODY_BYTES
+
+# --- Django REST framework ------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["accounts.permissions.HasMailPermission"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "mailpass.api.JsonOnlyContentNegotiation",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "mailpass.api.exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": ["accounts.throttling.ApiKeyRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"api_key": MAILPASS_API_RATE},
+    "UNAUTHENTICATED_USER": None,
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "MailPass Mail Send API",
+    "DESCRIPTION": "Transactional email over your own SMTP providers.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# --- Celery ---------------------------------------------------------------------------------
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
+# Without a broker, tasks run in the web process right away (the embedded default).
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not CELERY_BROKER_URL)
+CELERY_TASK_EAGER_PROPAGATES = False
+if not CELERY_BROKER_URL:
+    CELERY_BROKER_URL = "memory://"
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=600)
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=540)
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_TIMEZONE = "UTC"
+
+# --- Logging --------------------------------------------------------------------------------
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

@@ -1,0 +1,171 @@
+"""Creating providers, choosing the default, and the one seam everything sends through."""
+
+import smtplib
+import ssl
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.mail import EmailMessage
+from django.core.mail.backends.smtp import EmailBackend
+from django.db import transaction
+from django.utils.functional import cached_property
+
+from providers.models import Security, SmtpProvider
+from providers.presets import RELAY_PRESETS
+
+
+class ProviderEmailBackend(EmailBackend):
+    """Django's SMTP backend, verifying TLS against ``MAILPASS_SMTP_CA_FILE`` when it is set."""
+
+    @cached_property
+    def ssl_context(self) -> ssl.SSLContext:
+        if settings.MAILPASS_SMTP_CA_FILE:
+            return ssl.create_default_context(cafile=settings.MAILPASS_SMTP_CA_FILE)
+        return super().ssl_context
+
+
+def provider_connection(provider: SmtpProvider) -> EmailBackend:
+    """A Django SMTP backend for this provider, not yet opened.
+
+    Everything that sends mail goes through this: ``open()`` connects (TLS, login), and the
+    timeout is always set so a silent server cannot hang a request or a worker.
+    """
+    return ProviderEmailBackend(
+        host=provider.host,
+        port=provider.port,
+        username=provider.username or None,
+        password=provider.password or None,
+        use_tls=provider.security == Security.STARTTLS,
+        use_ssl=provider.security == Security.SSL,
+        timeout=provider.timeout,
+        fail_silently=False,
+    )
+
+
+@transaction.atomic
+def provider_make_default(*, provider: SmtpProvider) -> SmtpProvider:
+    """Make this the account's default; the former default stops being one, in one transaction."""
+    # Lock the account's providers so two concurrent "make default" calls serialize.
+    list(SmtpProvider.objects.select_for_update().filter(account_id=provider.account_id))
+    SmtpProvider.objects.filter(account_id=provider.account_id, is_default=True).exclude(
+        pk=provider.pk
+    ).update(is_default=False)
+    SmtpProvider.objects.filter(pk=provider.pk).update(is_default=True)
+    provider.is_default = True
+    return provider
+
+
+def provider_apply_preset(*, provider: SmtpProvider) -> SmtpProvider:
+    """Fill host, port and security from the kind's relay settings where they are empty."""
+    preset = RELAY_PRESETS.get(provider.kind)
+    if preset is not None and not provider.host:
+        provider.host, provider.port, provider.security = preset
+    return provider
+
+
+@transaction.atomic
+def provider_create(
+    *,
+    account: AbstractBaseUser,
+    name: str,
+    host: str,
+    port: int,
+    security: str = Security.STARTTLS,
+    username: str = "",
+    password: str = "",
+    from_email: str = "",
+    from_name: str = "",
+    hourly_limit: int | None = None,
+    daily_limit: int | None = None,
+    timeout: float = 10.0,
+    kind: str = "smtp",
+    make_default: bool = False,
+) -> SmtpProvider:
+    provider = SmtpProvider(
+        account=account,
+        name=name,
+        kind=kind,
+        host=host,
+        port=port,
+        security=security,
+        username=username,
+        from_email=from_email,
+        from_name=from_name,
+        hourly_limit=hourly_limit,
+        daily_limit=daily_limit,
+        timeout=timeout,
+    )
+    provider.password = password
+    provider_apply_preset(provider=provider)
+    provider.full_clean(exclude=["account"])
+    provider.save()
+    if make_default:
+        provider_make_default(provider=provider)
+    return provider
+
+
+@dataclass(frozen=True)
+class ConnectionCheck:
+    ok: bool
+    steps: list[str]
+    error: str = ""
+
+
+def provider_test_connection(*, provider: SmtpProvider) -> ConnectionCheck:
+    """Connect, negotiate TLS, log in and QUIT, reporting each step and the server's answers."""
+    steps: list[str] = []
+    backend = provider_connection(provider)
+    try:
+        backend.open()
+        conn = backend.connection
+        steps.append(f"connected to {provider.host}:{provider.port} ({provider.security})")
+        if conn.ehlo_resp:
+            steps.append(f"EHLO: {conn.ehlo_resp.decode(errors='replace').splitlines()[0]}")
+        if provider.username:
+            steps.append(f"authenticated as {provider.username}")
+        code, reply = conn.noop()
+        steps.append(f"NOOP: {code} {reply.decode(errors='replace')}")
+        code, reply = conn.docmd("QUIT")
+        steps.append(f"QUIT: {code} {reply.decode(errors='replace')}")
+        conn.close()
+        backend.connection = None
+        return ConnectionCheck(ok=True, steps=steps)
+    except (smtplib.SMTPException, ssl.SSLError, OSError) as exc:
+        backend.close()
+        return ConnectionCheck(ok=False, steps=steps, error=smtp_error_text(exc))
+
+
+def smtp_error_text(exc: BaseException) -> str:
+    """A one-line description of an SMTP failure, with the server's code and reply if any."""
+    if isinstance(exc, smtplib.SMTPResponseException):
+        reply = (
+            exc.smtp_error.decode(errors="replace")
+            if isinstance(exc.smtp_error, bytes)
+            else str(exc.smtp_error)
+        )
+        return f"{exc.smtp_code} {reply}"
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        parts = []
+        for rcpt, (code, reply) in exc.recipients.items():
+            text = reply.decode(errors="replace") if isinstance(reply, bytes) else str(reply)
+            parts.append(f"{rcpt}: {code} {text}")
+        return "; ".join(parts)
+    return f"{exc.__class__.__name__}: {exc}" if str(exc) else exc.__class__.__name__
+
+
+def provider_send_test_email(*, provider: SmtpProvider, to_email: str) -> ConnectionCheck:
+    """Send a short plain-text test message through the provider."""
+    from_email = provider.from_email or f"mailpass-test@{provider.host}"
+    message = EmailMessage(
+        subject=f"MailPass test email from provider {provider.name}",
+        body="This is a test email sent from the MailPass admin. Your SMTP provider works.",
+        from_email=from_email,
+        to=[to_email],
+        connection=provider_connection(provider),
+    )
+    try:
+        message.send()
+    except (smtplib.SMTPException, ssl.SSLError, OSError) as exc:
+        return ConnectionCheck(ok=False, steps=[], error=smtp_error_text(exc))
+    return ConnectionCheck(ok=True, steps=[f"test email sent to {to_email}"])

@@ -1,0 +1,76 @@
+"""Shared fixtures: named actors, API clients, and a real SMTP server."""
+
+from collections.abc import Callable, Iterator
+
+import pytest
+from rest_framework.test import APIClient
+
+from tests.factories import SmtpProviderFactory, UserFactory, api_key_for
+from tests.smtp_server import SmtpTestServer, self_signed_certificate
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache() -> Iterator[None]:
+    """Rate-limit counters and other cache entries never leak from one test into another."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
+@pytest.fixture
+def smtp_server_factory(settings) -> Iterator[Callable[..., SmtpTestServer]]:
+    """Start SMTP servers with options (starttls, auth_users, implicit_tls...); all are stopped.
+
+    The test servers' self-signed certificate is the CA the service trusts for SMTP TLS.
+    """
+    settings.MAILPASS_SMTP_CA_FILE = self_signed_certificate()[0]
+    servers: list[SmtpTestServer] = []
+
+    def start(**options) -> SmtpTestServer:
+        server = SmtpTestServer(**options).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def smtp_server(smtp_server_factory) -> SmtpTestServer:
+    """A plain SMTP server (no TLS, no AUTH) recording what it receives."""
+    return smtp_server_factory()
+
+
+@pytest.fixture
+def alice(db):
+    return UserFactory(username="alice")
+
+
+@pytest.fixture
+def bob(db):
+    return UserFactory(username="bob")
+
+
+@pytest.fixture
+def alice_key(alice) -> str:
+    return api_key_for(alice)
+
+
+@pytest.fixture
+def alice_provider(alice, smtp_server):
+    """Alice's default provider, pointing at the plain test SMTP server."""
+    return SmtpProviderFactory(account=alice, host=smtp_server.host, port=smtp_server.port)
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def alice_client(alice_key) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {alice_key}")
+    return client
