@@ -214,3 +214,23 @@ class SendOutputSerializer(serializers.Serializer):
         fields = super().get_fields()
         fields["from"] = serializers.CharField(source="from_email")
         return fields
+
+
+class SendResponseSerializer(serializers.Serializer):
+    """The 200 envelope of POST /send (documentation of the schema)."""
+
+    success = serializers.BooleanField(default=True)
+    data = SendOutputSerializer()
+
+
+class ErrorSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+    details = serializers.DictField()
+
+
+class ErrorResponseSerializer(serializers.Serializer):
+    """The error envelope of API.md section 2 (documentation of the schema)."""
+
+    success = serializers.BooleanField(default=False)
+    error = ErrorSerializer()
