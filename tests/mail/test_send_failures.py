@@ -59,9 +59,7 @@ def test_a_refused_connection_is_send_failed(alice_client, alice_provider, smtp_
 
 
 @pytest.mark.django_db
-def test_a_server_slower_than_the_timeout_is_send_failed(
-    alice_client, alice_provider, smtp_server
-):
+def test_a_server_slower_than_the_timeout_is_send_failed(alice_client, alice_provider, smtp_server):
     alice_provider.timeout = 0.5
     alice_provider.save()
     smtp_server.behaviour.data_delay = 2.0

@@ -30,7 +30,9 @@ def test_it_answers_422_when_the_default_is_inactive(alice_client, alice_provide
 
 @pytest.mark.django_db
 def test_it_answers_422_when_no_provider_is_the_default(alice, alice_client, smtp_server):
-    SmtpProviderFactory(account=alice, host=smtp_server.host, port=smtp_server.port, is_default=False)
+    SmtpProviderFactory(
+        account=alice, host=smtp_server.host, port=smtp_server.port, is_default=False
+    )
 
     assert_no_provider(alice_client.post("/api/v1/mail/send", BODY, format="json"))
 

@@ -48,7 +48,9 @@ def test_a_test_key_is_validated_like_a_live_key(test_client, alice_provider):
 
 
 @pytest.mark.django_db
-def test_a_test_key_ignores_a_full_send_limit(test_client, alice_client, alice_provider, smtp_server):
+def test_a_test_key_ignores_a_full_send_limit(
+    test_client, alice_client, alice_provider, smtp_server
+):
     alice_provider.hourly_limit = 1
     alice_provider.save()
     assert alice_client.post("/api/v1/mail/send", BODY, format="json").status_code == 200

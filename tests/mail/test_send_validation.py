@@ -56,7 +56,9 @@ CASES = [
     ("bcc with a bad address", body_with(bcc=["@example.com"]), "bcc"),
     (
         "more than 50 recipients",
-        body_with(cc=[f"c{i}@example.com" for i in range(25)], bcc=[f"b{i}@x.io" for i in range(25)]),
+        body_with(
+            cc=[f"c{i}@example.com" for i in range(25)], bcc=[f"b{i}@x.io" for i in range(25)]
+        ),
         "bcc",
     ),
     ("cc alone over 49", body_with(cc=[f"c{i}@example.com" for i in range(50)]), "cc"),
@@ -157,9 +159,7 @@ def test_it_refuses_malformed_json(alice_client, alice_provider):
     "content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data"]
 )
 def test_it_refuses_a_body_that_is_not_json(alice_client, alice_provider, content_type):
-    response = alice_client.post(
-        "/api/v1/mail/send", json.dumps(VALID), content_type=content_type
-    )
+    response = alice_client.post("/api/v1/mail/send", json.dumps(VALID), content_type=content_type)
 
     assert response.status_code == 415
     assert response.json()["error"]["code"] == "UNSUPPORTED_MEDIA_TYPE"
