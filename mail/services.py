@@ -5,6 +5,7 @@ The batch queue builds its rows with ``message_prepare`` and records results wit
 """
 
 import logging
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,6 +70,21 @@ def message_prepare(
     )
 
 
+def _commit_without_waiting_for_disk() -> None:
+    """Let this transaction's COMMIT return before its WAL reaches the disk (PostgreSQL).
+
+    Only for the result of a send: the row itself was committed durably before SMTP began.
+    If PostgreSQL crashes within a fraction of a second of this commit, the row is back at
+    ``sending``, which is what an application crash mid-send leaves too (at-least-once,
+    SENDING-NOTES.md); nothing is lost or half-written, and ordering is kept. It saves one
+    disk flush (about 1.2 ms on the benchmark box) per message.
+    """
+    connection = transaction.get_connection()
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+
+
 def message_event_create(*, message: Message, event_type: str, detail: str = "") -> MessageEvent:
     return MessageEvent.objects.create(message=message, event_type=event_type, detail=detail)
 
@@ -80,6 +96,7 @@ def message_mark_sent(*, message: Message, attempts: int = 1, detail: str = "") 
     """
     now = timezone.now()
     with transaction.atomic():
+        _commit_without_waiting_for_disk()
         changed = Message.objects.filter(pk=message.pk, status=MessageStatus.SENDING).update(
             status=MessageStatus.SENT,
             sent_at=now,
@@ -102,6 +119,7 @@ def message_mark_failed(*, message: Message, error: str, attempts: int = 1) -> b
     """
     now = timezone.now()
     with transaction.atomic():
+        _commit_without_waiting_for_disk()
         changed = Message.objects.filter(pk=message.pk, status=MessageStatus.SENDING).update(
             status=MessageStatus.FAILED,
             error_message=error,
@@ -155,10 +173,12 @@ def message_send(
             )
         return SendResult(message=message)
 
-    with transaction.atomic():
-        limit = send_limit_reserve(provider=provider)
-        # Every live message takes a slot, limited or not, so a limit set later counts
-        # what was already sent in its window.
+    # Every live message takes a slot, limited or not, so a limit set later counts what was
+    # already sent in its window. Without limits there is nothing to lock: the INSERT alone
+    # is atomic, and skipping BEGIN/COMMIT saves two round trips per request.
+    has_limits = provider.hourly_limit is not None or provider.daily_limit is not None
+    with transaction.atomic() if has_limits else nullcontext():
+        limit = send_limit_reserve(provider=provider) if has_limits else None
         message.limit_counted_at = timezone.now()
         message.save(force_insert=True)
 
