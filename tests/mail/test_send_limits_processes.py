@@ -29,7 +29,7 @@ def free_port() -> int:
 
 @pytest.fixture
 def gunicorn_url(transactional_db):
-    """The service under gunicorn (4 sync workers) on the test database."""
+    """The service under gunicorn (4 workers x 8 threads) on the test database."""
     if connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL")
     db = connection.settings_dict
@@ -50,6 +50,9 @@ def gunicorn_url(transactional_db):
             f"127.0.0.1:{port}",
             "--workers",
             "4",
+            # Every request in flight at once: 4 processes x 8 threads.
+            "--threads",
+            "8",
             "--log-level",
             "warning",
         ],
@@ -73,7 +76,7 @@ def gunicorn_url(transactional_db):
 
 
 @pytest.mark.slow
-def test_four_gunicorn_workers_send_exactly_the_limit(
+def test_four_gunicorn_workers_with_thirty_requests_in_flight_send_exactly_the_limit(
     gunicorn_url, alice_key, alice_provider, smtp_server
 ):
     alice_provider.hourly_limit = 10
@@ -95,12 +98,16 @@ def test_four_gunicorn_workers_send_exactly_the_limit(
         conn.close()
         return status, headers
 
-    with ThreadPoolExecutor(max_workers=30) as pool:
-        results = list(pool.map(one_request, range(30)))
+    # Three rounds: a missing lock shows up as more than 10 sent in most single rounds.
+    for _ in range(3):
+        Message.objects.all().delete()
+        smtp_server.clear()
+        with ThreadPoolExecutor(max_workers=30) as pool:
+            results = list(pool.map(one_request, range(30)))
 
-    statuses = sorted(status for status, _ in results)
-    assert statuses.count(200) == 10, statuses
-    assert statuses.count(429) == 20, statuses
-    assert all("Retry-After" in headers for status, headers in results if status == 429)
-    assert Message.objects.count() == 10
-    assert len(smtp_server.messages) == 10
+        statuses = sorted(status for status, _ in results)
+        assert statuses.count(200) == 10, statuses
+        assert statuses.count(429) == 20, statuses
+        assert all("Retry-After" in headers for status, headers in results if status == 429)
+        assert Message.objects.count() == 10
+        assert len(smtp_server.messages) == 10
