@@ -284,10 +284,17 @@ def main() -> int:
     )
     parser.add_argument(
         "--cache",
-        default=os.environ.get("BENCH_CACHE_URL", "redis://127.0.0.1:6379/14"),
-        help="cache URL of the service (the per-key API rate limit lives there)",
+        default=os.environ.get("BENCH_CACHE_URL", ""),
+        help="cache URL of the service (the per-key API rate limit lives there); default "
+        "Redis db 14 on 127.0.0.1:6379 when it answers, else local memory",
     )
     args = parser.parse_args()
+    if not args.cache:
+        try:
+            wait_for_port(6379, timeout=0.5)
+            args.cache = "redis://127.0.0.1:6379/14"
+        except RuntimeError:
+            args.cache = "locmemcache://bench"
     client_counts = [int(n) for n in args.clients.split(",")]
 
     sink_port, api_port = free_port(), free_port()
@@ -302,7 +309,8 @@ def main() -> int:
     server = gunicorn_start(env, api_port, args.workers, args.threads)
     print(
         f"sink 127.0.0.1:{sink_port}; gunicorn 127.0.0.1:{api_port} "
-        f"({args.workers} workers x {args.threads} threads); {args.duration:g} s per measurement "
+        f"({args.workers} workers x {args.threads} threads, cache {args.cache}); "
+        f"{args.duration:g} s per measurement "
         f"in {args.slices} alternating slices"
     )
     rows = []
