@@ -157,6 +157,7 @@ def message_send(
     a narrow update. Raises ``NoSmtpProvider``, ``ValidationFailed`` (no sender address),
     ``SendLimitExceeded`` (nothing stored) or ``SendFailed`` (stored as ``failed``).
     A test key stores the message as ``sent`` and never talks SMTP or counts against limits.
+    Call it outside any transaction: its commits must happen before and after SMTP.
     """
     provider = provider_get_default(account=account)
     if provider is None:
