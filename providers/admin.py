@@ -88,6 +88,14 @@ class SmtpProviderForm(forms.ModelForm):
             self.add_error("clear_password", "Either enter a new password or clear it, not both.")
         return cleaned
 
+    def _get_validation_exclusions(self):
+        # A ticked "default" is moved by the admin through provider_make_default (the former
+        # default is cleared in the same transaction), so the one-default constraint must not
+        # refuse the form beforehand. The database still enforces it.
+        exclusions = super()._get_validation_exclusions()
+        exclusions.add("is_default")
+        return exclusions
+
     def _post_clean(self) -> None:
         super()._post_clean()
         if self.cleaned_data.get("password"):
