@@ -7,6 +7,7 @@ background thread beside the development server. It is never a relay: nothing le
 import email
 import email.policy
 import re
+import socket
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
@@ -58,6 +59,7 @@ def sink_start(*, host: str, port: int, directory: Path, out: TextIO) -> Control
     Raises OSError when the port is taken.
     """
     directory.mkdir(parents=True, exist_ok=True)
+    _port_check(host, port)
     controller = Controller(
         SinkHandler(directory=directory, out=out),
         hostname=host,
@@ -66,10 +68,15 @@ def sink_start(*, host: str, port: int, directory: Path, out: TextIO) -> Control
         authenticator=_accept_any_login,
         auth_require_tls=False,
     )
-    try:
-        controller.start()
-    except RuntimeError as exc:
-        # aiosmtpd reports a failed bind from its thread as a RuntimeError around the cause.
-        cause = exc.__cause__ or exc
-        raise OSError(f"cannot listen on {host}:{port}: {cause}") from exc
+    controller.start()
     return controller
+
+
+def _port_check(host: str, port: int) -> None:
+    # aiosmtpd notices a failed bind only after its ready timeout (5 s); answer at once.
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise OSError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
