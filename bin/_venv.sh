@@ -18,6 +18,11 @@ venv_ready() {
             echo "Python 3.11 is needed (set PYTHON=/path/to/python3.11)." >&2
             exit 1
         fi
+        if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+            echo "Python 3.11 or newer is needed; $python is $("$python" --version 2>&1)." >&2
+            echo "Set PYTHON=/path/to/python3.11." >&2
+            exit 1
+        fi
         echo "Creating .venv with $("$python" --version 2>&1)..." >&2
         "$python" -m venv .venv
     fi

@@ -9,6 +9,7 @@ import json
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.admin.utils import flatten_fieldsets
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
@@ -20,6 +21,28 @@ from providers.services import (
     provider_send_test_email,
     provider_test_connection,
 )
+
+FIELDSETS = (
+    (None, {"fields": ("account", "name", "kind", "is_active", "is_default")}),
+    (
+        "SMTP server",
+        {
+            "fields": (
+                "host",
+                "port",
+                "security",
+                "username",
+                "password",
+                "clear_password",
+                "timeout",
+            )
+        },
+    ),
+    ("Sender", {"fields": ("from_email", "from_name")}),
+    ("Send limits", {"fields": ("hourly_limit", "daily_limit")}),
+    ("History", {"fields": ("created_at", "updated_at")}),
+)
+READONLY_FIELDS = ("created_at", "updated_at")
 
 
 class SmtpProviderForm(forms.ModelForm):
@@ -35,24 +58,7 @@ class SmtpProviderForm(forms.ModelForm):
 
     class Meta:
         model = SmtpProvider
-        fields = (
-            "account",
-            "name",
-            "kind",
-            "host",
-            "port",
-            "security",
-            "username",
-            "password",
-            "clear_password",
-            "from_email",
-            "from_name",
-            "hourly_limit",
-            "daily_limit",
-            "timeout",
-            "is_active",
-            "is_default",
-        )
+        fields = [name for name in flatten_fieldsets(FIELDSETS) if name not in READONLY_FIELDS]
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -60,9 +66,8 @@ class SmtpProviderForm(forms.ModelForm):
         self.fields["host"].required = False
         self.fields["host"].help_text = "Leave empty for a known kind to use its relay settings."
         if self.instance.pk and self.instance.password_encrypted:
-            self.fields[
-                "password"
-            ].help_text = "A password is stored (encrypted, never shown). Leave blank to keep it."
+            stored = "A password is stored (encrypted, never shown). Leave blank to keep it."
+            self.fields["password"].help_text = stored
         # The admin script fills host/port/security when the kind changes (presets.py is the
         # only source of these values).
         self.fields["kind"].widget.attrs["data-presets"] = json.dumps(
@@ -144,27 +149,8 @@ class SmtpProviderAdmin(admin.ModelAdmin):
     list_filter = ("kind", "security", "is_default", "is_active", HasPasswordFilter)
     search_fields = ("name", "host", "username", "from_email", "account__username")
     list_select_related = ("account",)
-    readonly_fields = ("created_at", "updated_at")
-    fieldsets = (
-        (None, {"fields": ("account", "name", "kind", "is_active", "is_default")}),
-        (
-            "SMTP server",
-            {
-                "fields": (
-                    "host",
-                    "port",
-                    "security",
-                    "username",
-                    "password",
-                    "clear_password",
-                    "timeout",
-                )
-            },
-        ),
-        ("Sender", {"fields": ("from_email", "from_name")}),
-        ("Send limits", {"fields": ("hourly_limit", "daily_limit")}),
-        ("History", {"fields": ("created_at", "updated_at")}),
-    )
+    readonly_fields = READONLY_FIELDS
+    fieldsets = FIELDSETS
     actions = ("make_default", "test_connection", "send_test_email")
 
     @admin.display(boolean=True, description="password")
