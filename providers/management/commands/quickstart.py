@@ -1,3 +1,5 @@
+from pathlib import Path
+
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
@@ -49,6 +51,8 @@ class Command(BaseCommand):
         if setup_only:
             return
 
+        # WhiteNoise warns at start-up when STATIC_ROOT is missing (before collectstatic).
+        Path(settings.STATIC_ROOT).mkdir(parents=True, exist_ok=True)
         sink_dir = settings.DATA_DIR / "sink"
         try:
             sink = sink_start(host="127.0.0.1", port=sink_port, directory=sink_dir, out=self.stdout)
