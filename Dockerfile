@@ -20,7 +20,8 @@ RUN groupadd --system --gid 10001 mailpass \
     && useradd --system --uid 10001 --gid mailpass --home-dir /app --shell /usr/sbin/nologin mailpass
 WORKDIR /app
 COPY --from=build /venv /venv
-COPY --chown=mailpass:mailpass . /app
+# The code belongs to root and is read-only for the service; only /app/var is its own.
+COPY . /app
 # Static files are collected at build time (WhiteNoise serves them). The secret below exists
 # only for this command: settings refuse to start without one, and nothing is signed here.
 RUN SECRET_KEY=collectstatic-only-not-used-at-runtime-000000 MAILPASS_DATA_DIR=/tmp/build \
