@@ -84,3 +84,14 @@ def test_the_list_shows_prefix_permissions_and_state(superuser_client, alice):
     page = superuser_client.get(LIST_URL).content.decode()
     assert f"{key[:12]}…{key[-4:]}" in page
     assert "alice" in page
+
+
+@pytest.mark.django_db
+def test_the_add_form_offers_account_name_permissions_and_test_flag(superuser_client):
+    html = superuser_client.get(ADD_URL).content.decode()
+    for field in ("account", "name", "permissions", "test_mode"):
+        assert f'name="{field}"' in html
+    assert (
+        'name="permissions" value="mail" id="id_permissions_0" checked' in html
+    )  # mail by default
+    assert "key_hash" not in html
