@@ -12,6 +12,7 @@ from django.core.mail.utils import DNS_NAME
 from django.db import transaction
 from django.utils.functional import cached_property
 
+from providers.crypto import SecretDecryptionError
 from providers.models import Security, SmtpProvider
 from providers.presets import RELAY_PRESETS
 
@@ -119,7 +120,10 @@ def provider_test_connection(*, provider: SmtpProvider) -> ConnectionCheck:
     The steps are those of ``EmailBackend.open()`` done one by one with the same backend's
     settings (TLS context, timeout), so a failure names the step that failed.
     """
-    backend = provider_connection(provider)
+    try:
+        backend = provider_connection(provider)
+    except SecretDecryptionError as exc:
+        return ConnectionCheck(ok=False, steps=[], error=str(exc))
     steps: list[str] = []
     step = f"connect to {provider.host}:{provider.port}"
     conn = None
@@ -150,6 +154,9 @@ def provider_test_connection(*, provider: SmtpProvider) -> ConnectionCheck:
             step = f"AUTH as {backend.username}"
             code, reply = conn.login(backend.username, backend.password)
             steps.append(f"{step}: {_reply(code, reply)}")
+        elif backend.username:
+            # EmailBackend.open() logs in only with both; say so rather than fail later.
+            steps.append(f"AUTH skipped: a username ({backend.username}) but no password")
         step = "QUIT"
         code, reply = conn.quit()
         steps.append(f"QUIT: {_reply(code, reply)}")
@@ -188,12 +195,16 @@ def smtp_error_text(exc: BaseException) -> str:
 def provider_send_test_email(*, provider: SmtpProvider, to_email: str) -> ConnectionCheck:
     """Send a short plain-text test message through the provider."""
     from_email = provider.from_email or f"mailpass-test@{provider.host}"
+    try:
+        connection = provider_connection(provider)
+    except SecretDecryptionError as exc:
+        return ConnectionCheck(ok=False, steps=[], error=str(exc))
     message = EmailMessage(
         subject=f"MailPass test email from provider {provider.name}",
         body="This is a test email sent from the MailPass admin. Your SMTP provider works.",
         from_email=from_email,
         to=[to_email],
-        connection=provider_connection(provider),
+        connection=connection,
     )
     try:
         message.send()

@@ -246,3 +246,28 @@ def test_send_test_email_shows_the_server_refusal(
         superuser_client, "send_test_email", tls_auth_provider, apply="Send", to_email="a@b.org"
     )
     assert any("554" in m and "Rejected for testing" in m for m in messages_of(response))
+
+
+@pytest.mark.django_db
+def test_a_password_unreadable_after_a_key_change_is_reported_not_a_crash(
+    superuser_client, tls_auth_provider, settings
+):
+    from cryptography.fernet import Fernet
+
+    settings.MAILPASS_ENCRYPTION_KEY = Fernet.generate_key().decode()
+    response = action(superuser_client, "test_connection", tls_auth_provider)
+    assert response.status_code == 200
+    assert any("MAILPASS_ENCRYPTION_KEY" in m for m in messages_of(response))
+    response = action(
+        superuser_client, "send_test_email", tls_auth_provider, apply="Send", to_email="a@b.org"
+    )
+    assert any("MAILPASS_ENCRYPTION_KEY" in m for m in messages_of(response))
+
+
+@pytest.mark.django_db
+def test_test_connection_says_when_auth_is_skipped(superuser_client, alice, smtp_server):
+    provider = SmtpProviderFactory(
+        account=alice, host=smtp_server.host, port=smtp_server.port, username="u1"
+    )
+    response = action(superuser_client, "test_connection", provider)
+    assert any("AUTH skipped" in m for m in messages_of(response))
