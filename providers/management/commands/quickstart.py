@@ -47,6 +47,12 @@ class Command(BaseCommand):
             f"The admin is at {base_url}/admin/ (create a login with: "
             "python manage.py createsuperuser), the API docs at "
             f"{base_url}/api/docs/.\n"
+            f"More keys: python manage.py create_api_key {DEMO_USERNAME} (or USERNAME "
+            "--create-user).\n"
+            "A real SMTP provider: in the admin (SMTP providers > Add), or\n"
+            f"  SMTP_PASSWORD=... python manage.py add_smtp_provider {DEMO_USERNAME} --name Relay "
+            "--host smtp.example.com --port 587 --username USER --password-env SMTP_PASSWORD "
+            "--from-email you@example.com --default\n"
         )
         if setup_only:
             return
