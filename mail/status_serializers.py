@@ -4,6 +4,8 @@ import datetime
 
 from rest_framework import serializers
 
+from mail.models import EventType, MessageStatus
+
 
 class UtcDateTimeField(serializers.DateTimeField):
     """UTC, ISO 8601 with whole seconds and ``Z``: ``2026-01-30T12:00:00Z``."""
@@ -29,7 +31,7 @@ class StatusMessageSerializer(serializers.Serializer):
     from_email = serializers.CharField()
     to_email = serializers.CharField()
     subject = serializers.CharField()
-    status = serializers.CharField()
+    status = serializers.ChoiceField(choices=MessageStatus.choices)
     error_message = BlankAsNullCharField()
     sent_at = UtcDateTimeField(allow_null=True)
     created_at = UtcDateTimeField()
@@ -43,7 +45,7 @@ class StatusMessageSerializer(serializers.Serializer):
 class StatusEventSerializer(serializers.Serializer):
     """Lifecycle events have no IP, user agent or URL: null, not an empty string."""
 
-    event_type = serializers.CharField()
+    event_type = serializers.ChoiceField(choices=EventType.choices)
     ip_address = serializers.IPAddressField(allow_null=True)
     user_agent = BlankAsNullCharField()
     url = BlankAsNullCharField()
