@@ -131,33 +131,8 @@ class MessageAdmin(admin.ModelAdmin):
         ),
         ("Times", {"fields": ("created_at", "sent_at", "updated_at", "limit_counted_at")}),
     )
-    readonly_fields = (
-        "message_id",
-        "account",
-        "provider",
-        "status",
-        "error_message",
-        "is_test",
-        "attempts",
-        "queue_item_link",
-        "from_email",
-        "from_name",
-        "to_email",
-        "cc",
-        "bcc",
-        "reply_to",
-        "subject",
-        "tags",
-        "metadata",
-        "track_opens",
-        "track_clicks",
-        "html_source",
-        "text_source",
-        "created_at",
-        "sent_at",
-        "updated_at",
-        "limit_counted_at",
-    )
+    # Everything is read-only: the log is not edited.
+    readonly_fields = tuple(field for _, options in fieldsets for field in options["fields"])
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Message]:
         # The list never shows the bodies, which can be megabytes each.
