@@ -8,8 +8,10 @@ can only redirect to a URL the sender wrote.
 import html as html_lib
 import ipaddress
 import logging
+import re
 from collections.abc import Mapping
-from html.parser import HTMLParser, attrfind_tolerant, tagfind_tolerant
+from html import parser as html_parser
+from html.parser import HTMLParser
 from typing import NamedTuple
 
 from django.conf import settings
@@ -91,6 +93,18 @@ def open_pixel_tag(message_pk: int) -> str:
 # by EOF is dropped, a comment is closed there), so the unparsed tail holds no link and no
 # </body> a browser would see, and skipping close() is what a browser does.
 
+# The parser's own grammar for a tag name and its attributes, to find an href's value inside the
+# start tag's source exactly where the parser found it. They are module internals of html.parser:
+# if a Python release renames them, a copy of 3.11's is used, and a link whose attributes do not
+# come out as the parser reported them is left alone (see _tracking_edits).
+_TAG_NAME = getattr(html_parser, "tagfind_tolerant", None) or re.compile(
+    r"([a-zA-Z][^\t\n\r\f />\x00]*)(?:\s|/(?!>))*"
+)
+_ATTRIBUTE = getattr(html_parser, "attrfind_tolerant", None) or re.compile(
+    r"((?<=[\'\"\s/])[^\s/>][^\s/=>]*)(\s*=+\s*"
+    r"(\'[^\']*\'|\"[^\"]*\"|(?![\'\"])[^>\s]*))?(?:\s|/(?!>))*"
+)
+
 _URL_STRIP = "".join(chr(code) for code in range(0x21))  # C0 controls and space
 _URL_REMOVE = str.maketrans("", "", "\t\n\r")
 
@@ -122,6 +136,8 @@ class _TrackingScanner(HTMLParser):
     """Collects the source positions of <a href> start tags and of the last </body>."""
 
     def __init__(self) -> None:
+        # convert_charrefs=True also matters for feeding without close(): with it, the parser
+        # only ever stops at a "<" construct it cannot finish, never at a stray "&#".
         super().__init__(convert_charrefs=True)
         # (line, column) as getpos() reports them, source text, decoded href values
         self.links: list[tuple[tuple[int, int], str, list[str]]] = []
@@ -167,12 +183,12 @@ def _href_spans(tag_text: str) -> list[tuple[int, int, str]]:
     value with its quotes. Found with the parser's own attribute grammar, as
     ``HTMLParser.parse_starttag`` does, so it is the attribute the parser reported."""
     spans: list[tuple[int, int, str]] = []
-    match = tagfind_tolerant.match(tag_text, 1)
+    match = _TAG_NAME.match(tag_text, 1)
     if not match:
         return spans
     k, end = match.end(), len(tag_text)
     while k < end:
-        attr = attrfind_tolerant.match(tag_text, k)
+        attr = _ATTRIBUTE.match(tag_text, k)
         if not attr:
             break
         name, rest, raw = attr.group(1, 2, 3)

@@ -186,3 +186,15 @@ def test_it_rewrites_a_large_document_in_linear_time():
     large_time = time.perf_counter() - started
     assert result.count("/t/c/") == 20_000
     assert large_time < max(small_time, 0.05) * 10 * 3  # 10x the input, allowing noise
+
+
+def test_an_unexpected_error_sends_the_html_untracked_rather_than_failing(monkeypatch, caplog):
+    from mail import tracking
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("parser bug")
+
+    monkeypatch.setattr(tracking, "_tracking_edits", broken)
+    source = '<body><a href="https://example.com">x</a></body>'
+    assert track(source) == source
+    assert "sent without tracking" in caplog.text
