@@ -43,9 +43,14 @@ def message_get_for_account(*, account: AbstractBaseUser, message_id: str) -> Me
 
     Another account's message is NotFound, exactly like an unknown id.
     """
+    normalized = message_id_normalize(message_id)
+    max_length = Message._meta.get_field("message_id").max_length
+    if "\x00" in normalized or len(normalized) > max_length:
+        # Cannot be a stored id (and PostgreSQL refuses NUL in a query): no need to ask.
+        raise NotFound("No message with this id.")
     try:
         return (
-            Message.objects.filter(account=account, message_id=message_id_normalize(message_id))
+            Message.objects.filter(account=account, message_id=normalized)
             .only(*STATUS_MESSAGE_FIELDS)
             .annotate(queue_id=F("queue_item__id"))
             .get()

@@ -85,3 +85,14 @@ def test_it_answers_405_to_a_post(alice_client, message):
     response = alice_client.post(f"/api/v1/mail/status/{BARE}", {}, format="json")
     assert response.status_code == 405
     assert response.json()["error"]["code"] == "METHOD_NOT_ALLOWED"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "path_id",
+    ["abc%00def%40mailpass.im", "%2500", "x" * 5000, "%3C%3E", "%", "%ZZ", "%C3%28", "%20"],
+)
+def test_odd_ids_are_a_plain_404(alice_client, message, path_id):
+    response = alice_client.get(f"/api/v1/mail/status/{path_id}")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "NOT_FOUND"

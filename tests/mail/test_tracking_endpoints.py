@@ -185,3 +185,22 @@ def test_they_need_no_api_key_and_no_session(client, message):
     response = client.get(pixel_path(message.pk))
     assert response.status_code == 200
     assert "Set-Cookie" not in response.headers
+
+
+@pytest.mark.django_db
+def test_nul_characters_in_the_agent_or_the_url_do_not_break_recording(client, message):
+    assert client.get(pixel_path(message.pk), HTTP_USER_AGENT="a\x00b").status_code == 200
+    response = client.get(click_path(message.pk, "https://example.com/a\x00b"))
+    assert response.status_code == 302
+    assert response["Location"] == "https://example.com/a%00b"
+    opened, clicked = MessageEvent.objects.order_by("id")
+    assert opened.user_agent == "ab"
+    assert clicked.url == "https://example.com/a%00b"
+
+
+@pytest.mark.django_db
+def test_a_non_ascii_url_is_redirected_percent_encoded(client, message):
+    response = client.get(click_path(message.pk, "https://example.com/café?q=ü"))
+    assert response.status_code == 302
+    assert response["Location"] == "https://example.com/caf%C3%A9?q=%C3%BC"
+    assert MessageEvent.objects.get().url == "https://example.com/café?q=ü"
