@@ -8,8 +8,9 @@ What it does (see docs/README-send.md):
    user, a live API key and a default SMTP provider pointing at the sink (no send limits);
 3. starts the service under gunicorn on loopback;
 4. for each client count: drives POST /send for ``--duration`` seconds with that many client
-   processes (HTTP keep-alive), then sends the same message with raw smtplib, one connection
-   per message, from the same number of client processes;
+   processes (HTTP keep-alive), and sends the same message with raw smtplib, one connection
+   per message, from the same number of client processes; the two alternate in ``--slices``
+   slices so that other load on the machine hits both alike;
 5. prints requests/s, p50 and p95 of each, and the API/raw ratios.
 
 Clients are processes, not threads, so the load generator is not serialized on one GIL.
@@ -233,9 +234,9 @@ def raw_client_main(port: int, duration: float, start_at: float, results) -> Non
     results.put((latencies, errors))
 
 
-def drive(target, args: tuple, clients: int, duration: float) -> dict[str, float]:
+def drive_once(target, args: tuple, clients: int, duration: float) -> tuple[list[float], int]:
     results = mp.Queue()
-    start_at = time.time() + 0.5  # every client starts at the same moment
+    start_at = time.time() + 0.3  # every client starts at the same moment
     processes = [
         mp.Process(target=target, args=(*args, duration, start_at, results)) for _ in range(clients)
     ]
@@ -249,6 +250,10 @@ def drive(target, args: tuple, clients: int, duration: float) -> dict[str, float
         errors += failed
     for process in processes:
         process.join()
+    return latencies, errors
+
+
+def summarize(latencies: list[float], errors: int, duration: float) -> dict[str, float]:
     latencies.sort()
     if not latencies:
         return {"rate": 0.0, "p50": float("nan"), "p95": float("nan"), "errors": errors, "n": 0}
@@ -265,6 +270,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per measurement")
     parser.add_argument("--clients", default="1,8", help="comma-separated client counts")
+    parser.add_argument(
+        "--slices", type=int, default=5, help="alternate API and raw runs this many times"
+    )
     parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
     parser.add_argument("--threads", type=int, default=2, help="threads per gunicorn worker")
     parser.add_argument(
@@ -276,10 +284,17 @@ def main() -> int:
     )
     parser.add_argument(
         "--cache",
-        default=os.environ.get("BENCH_CACHE_URL", "redis://127.0.0.1:6379/14"),
-        help="cache URL of the service (the per-key API rate limit lives there)",
+        default=os.environ.get("BENCH_CACHE_URL", ""),
+        help="cache URL of the service (the per-key API rate limit lives there); default "
+        "Redis db 14 on 127.0.0.1:6379 when it answers, else local memory",
     )
     args = parser.parse_args()
+    if not args.cache:
+        try:
+            wait_for_port(6379, timeout=0.5)
+            args.cache = "redis://127.0.0.1:6379/14"
+        except RuntimeError:
+            args.cache = "locmemcache://bench"
     client_counts = [int(n) for n in args.clients.split(",")]
 
     sink_port, api_port = free_port(), free_port()
@@ -294,18 +309,35 @@ def main() -> int:
     server = gunicorn_start(env, api_port, args.workers, args.threads)
     print(
         f"sink 127.0.0.1:{sink_port}; gunicorn 127.0.0.1:{api_port} "
-        f"({args.workers} workers x {args.threads} threads); {args.duration:g} s per run"
+        f"({args.workers} workers x {args.threads} threads, cache {args.cache}); "
+        f"{args.duration:g} s per measurement "
+        f"in {args.slices} alternating slices"
     )
     rows = []
     try:
-        drive(api_client_main, (api_port, key), 1, 1.0)  # warm up workers and connections
+        drive_once(api_client_main, (api_port, key), args.workers * args.threads, 1.0)  # warm-up
         for clients in client_counts:
-            before = counter.value
-            api = drive(api_client_main, (api_port, key), clients, args.duration)
-            api["delivered"] = counter.value - before
-            before = counter.value
-            raw = drive(raw_client_main, (sink_port,), clients, args.duration)
-            raw["delivered"] = counter.value - before
+            # API and raw runs alternate in slices, so load from elsewhere on the machine
+            # hits both alike; the figures are over the whole duration of each.
+            runs = {"api": ([], 0, 0), "raw": ([], 0, 0)}
+            slice_seconds = args.duration / args.slices
+            for _ in range(args.slices):
+                for mode, target, target_args in (
+                    ("api", api_client_main, (api_port, key)),
+                    ("raw", raw_client_main, (sink_port,)),
+                ):
+                    before = counter.value
+                    got, failed = drive_once(target, target_args, clients, slice_seconds)
+                    latencies, errors, delivered = runs[mode]
+                    runs[mode] = (
+                        latencies + got,
+                        errors + failed,
+                        delivered + counter.value - before,
+                    )
+            api = summarize(runs["api"][0], runs["api"][1], args.duration)
+            api["delivered"] = runs["api"][2]
+            raw = summarize(runs["raw"][0], runs["raw"][1], args.duration)
+            raw["delivered"] = runs["raw"][2]
             rows.append((clients, api, raw))
     finally:
         os.killpg(server.pid, signal.SIGTERM)

@@ -169,3 +169,16 @@ def test_thirty_concurrent_requests_against_a_limit_of_ten_send_exactly_ten(
     assert Message.objects.filter(status=MessageStatus.SENT).count() == 10
     assert Message.objects.count() == 10
     assert len(smtp_server.messages) == 10
+
+
+@pytest.mark.django_db
+def test_when_both_windows_are_full_it_names_the_one_that_frees_last(alice_client, alice_provider):
+    alice_provider.hourly_limit, alice_provider.daily_limit = 1, 1
+    alice_provider.save()
+    stamp(alice_provider, ago=timedelta(minutes=30))
+
+    response = send(alice_client)
+
+    assert response.status_code == 429
+    assert response.json()["error"]["details"]["window"] == "daily"
+    assert int(response["Retry-After"]) > 23 * 3600
