@@ -8,6 +8,7 @@ from rest_framework.response import Response
 
 from mail.idempotency import HEADER as IDEMPOTENCY_HEADER
 from mail.idempotency import idempotency_key_read, idempotent_respond
+from mail.selectors import message_status_get
 from mail.serializers import (
     ErrorResponseSerializer,
     MessageInputSerializer,
@@ -15,6 +16,7 @@ from mail.serializers import (
     SendResponseSerializer,
 )
 from mail.services import message_send
+from mail.status_serializers import StatusOutputSerializer, StatusResponseSerializer
 from mailpass.api import error_body, success_body
 from mailpass.errors import SendFailed
 
@@ -88,5 +90,30 @@ class MailViewSet(viewsets.ViewSet):
     def send_batch(self, request: Request) -> Response:
         return _not_implemented()
 
+    @extend_schema(
+        operation_id="mail_status",
+        summary="A message's status and its events (lifecycle, opens, clicks)",
+        parameters=[
+            OpenApiParameter(
+                "message_id",
+                OpenApiTypes.STR,
+                OpenApiParameter.PATH,
+                description=(
+                    "The id /send or /send-batch returned, with or without the angle "
+                    "brackets, percent-encoded or not: `%3Cabc%40mailpass.im%3E`, "
+                    "`<abc@mailpass.im>` and `abc@mailpass.im` name the same message."
+                ),
+            )
+        ],
+        responses={
+            200: StatusResponseSerializer,
+            401: _error("UNAUTHORIZED"),
+            403: _error("FORBIDDEN"),
+            404: _error("NOT_FOUND: unknown id, or a message of another account"),
+            429: _error("RATE_LIMITED, with Retry-After"),
+        },
+    )
     def status(self, request: Request, message_id: str) -> Response:
-        return _not_implemented()
+        result = message_status_get(account=request.user, message_id=message_id)
+        data = StatusOutputSerializer({"message": result.message, "events": result.events}).data
+        return Response(success_body(data))
