@@ -3,7 +3,7 @@ from django.utils import timezone
 
 from accounts.models import ApiKey
 from accounts.services import api_key_revoke
-from tests.factories import api_key_for
+from tests.factories import MessageFactory, api_key_for
 
 SEND = "/api/v1/mail/send"
 BODY = {"to": "user@example.com", "subject": "Hello", "html": "<p>Hi</p>"}
@@ -76,7 +76,8 @@ def test_it_forbids_a_key_without_the_mail_permission(api_client, alice):
         ("get", "/api/v1/mail/status/<abc@mailpass.im>"),
     ],
 )
-def test_a_valid_key_reaches_the_mail_routes(alice_client, method, path):
+def test_a_valid_key_reaches_the_mail_routes(alice, alice_client, method, path):
+    MessageFactory(account=alice, message_id="<abc@mailpass.im>")
     response = getattr(alice_client, method)(
         path, BODY if method == "post" else None, format="json"
     )
