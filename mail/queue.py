@@ -1,0 +1,547 @@
+"""The batch queue (API.md section 4): enqueue messages, and drain them safely with many workers.
+
+Plain functions, no Celery inside: ``mail.tasks`` and ``process_mail_queue`` both call
+``queue_drain``. The rules it keeps (SENDING-NOTES.md):
+
+- Claims are ``SELECT ... FOR UPDATE SKIP LOCKED`` plus a lease (``locked_by``/``locked_until``)
+  in a short transaction; an item whose worker died is claimable again once its lease expires.
+- SMTP happens outside any transaction, over one connection per provider per run.
+- Results are written fenced by ``locked_by = me AND status = 'sending'``: a worker that
+  outlived its lease cannot overwrite what another worker did. They are written in small groups
+  (at most ``FINALIZE_MAX_MESSAGES`` or ``FINALIZE_MAX_SECONDS`` after the SMTP answer): one
+  transaction per message would cost more than the SMTP conversation itself. A crash can thus
+  send again the few messages whose result was not yet written (delivery is at-least-once; the
+  stable Message-ID lets receivers drop a duplicate).
+- Retry times live in PostgreSQL (``next_attempt_at``), never in a Celery countdown.
+"""
+
+import logging
+import os
+import random
+import socket
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Case, F, Q, Value, When
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from mail.composer import email_build
+from mail.delivery import DeliveryError, delivery_open, delivery_send
+from mail.limits import send_limit_reserve
+from mail.models import (
+    EventType,
+    Message,
+    MessageEvent,
+    MessageStatus,
+    QueueItem,
+    QueueItemStatus,
+)
+from mailpass.errors import SendLimitExceeded
+from providers.models import SmtpProvider
+from providers.selectors import provider_get_default
+from providers.services import provider_connection
+
+logger = logging.getLogger(__name__)
+
+# Results are written at the latest after this many messages or seconds (see module docstring).
+FINALIZE_MAX_MESSAGES = 50
+FINALIZE_MAX_SECONDS = 0.5
+# A run stops claiming new chunks after this long, well inside Celery's soft time limit; the
+# next run (beat, every few seconds) goes on.
+DRAIN_MAX_SECONDS = 120.0
+# Retry delays grow by this factor: with the default base of 60 s the 5 attempts span
+# 60 + 180 + 540 + 1620 s (about 40 minutes) plus up to 50 % jitter: about an hour.
+RETRY_FACTOR = 3
+TEST_KEY_DETAIL = "test key: stored, not delivered"
+
+
+# --- enqueue --------------------------------------------------------------------------------
+
+
+def queue_enqueue(*, messages: list[Message], provider: SmtpProvider) -> list[QueueItem]:
+    """Store unsaved messages as ``queued``, each with a queue item and a ``queued`` event.
+
+    One transaction for all of them: either every message is queued or none. A drain is
+    kicked after COMMIT (it only cuts latency; the periodic drain guarantees progress).
+    """
+    if not messages:
+        return []
+    now = timezone.now()
+    for message in messages:
+        message.status = MessageStatus.QUEUED
+        message.provider = provider
+    with transaction.atomic():
+        Message.objects.bulk_create(messages)
+        items = QueueItem.objects.bulk_create(
+            [
+                QueueItem(
+                    message=message,
+                    account_id=message.account_id,
+                    provider=provider,
+                    next_attempt_at=now,
+                )
+                for message in messages
+            ]
+        )
+        MessageEvent.objects.bulk_create(
+            [MessageEvent(message=message, event_type=EventType.QUEUED) for message in messages]
+        )
+        count = len(messages)
+        transaction.on_commit(lambda: queue_drain_kick(limit=count))
+    return items
+
+
+def queue_drain_kick(*, limit: int | None = None) -> None:
+    """Ask a worker to drain now (in eager mode: drain here). Never fails the caller."""
+    from mail.tasks import queue_drain_task  # the service layer knows tasks only here
+
+    try:
+        queue_drain_task.delay(limit=limit)
+    except Exception:
+        # The rows are committed; the periodic drain will send them.
+        logger.warning("could not kick a queue drain; the periodic drain will send", exc_info=True)
+
+
+def queue_requeue(*, item_ids: Iterable[int]) -> int:
+    """Put failed items (and their messages) back to ``queued``, due now, attempts reset."""
+    now = timezone.now()
+    with transaction.atomic():
+        items = list(
+            QueueItem.objects.select_for_update()
+            .filter(pk__in=list(item_ids), status=QueueItemStatus.FAILED)
+            .values_list("pk", "message_id")
+        )
+        item_pks = [pk for pk, _ in items]
+        message_pks = [message_pk for _, message_pk in items]
+        QueueItem.objects.filter(pk__in=item_pks).update(
+            status=QueueItemStatus.QUEUED,
+            attempts=0,
+            next_attempt_at=now,
+            locked_by="",
+            locked_until=None,
+            last_error="",
+            updated_at=now,
+        )
+        Message.objects.filter(pk__in=message_pks).update(
+            status=MessageStatus.QUEUED, attempts=0, error_message="", updated_at=now
+        )
+        MessageEvent.objects.bulk_create(
+            [
+                MessageEvent(message_id=pk, event_type=EventType.QUEUED, detail="requeued")
+                for pk in message_pks
+            ]
+        )
+    return len(items)
+
+
+# --- drain ----------------------------------------------------------------------------------
+
+
+@dataclass
+class DrainResult:
+    sent: int = 0
+    deferred: int = 0
+    failed: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.sent + self.deferred + self.failed
+
+
+# What happened to one claimed item, before it is written.
+SENT, TEMPORARY, PERMANENT, LIMITED = "sent", "temporary", "permanent", "limited"
+
+
+@dataclass
+class _Outcome:
+    item_pk: int
+    message_pk: int
+    kind: str
+    error: str = ""
+    detail: str = ""
+    retry_at: datetime | None = None  # LIMITED: when the window frees
+    is_test: bool = False
+
+
+@dataclass
+class _Claimed:
+    item: QueueItem
+    message: Message
+
+
+def worker_id_make() -> str:
+    """Unique per drain run (several runs may share a process in eager mode)."""
+    return f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def retry_delay(*, attempts: int) -> timedelta:
+    """Exponential backoff with jitter after the ``attempts``-th failed attempt."""
+    base = settings.MAILPASS_QUEUE_RETRY_BASE_SECONDS * RETRY_FACTOR ** max(0, attempts - 1)
+    return timedelta(seconds=base * random.uniform(1.0, 1.5))
+
+
+def queue_claim(*, worker_id: str, size: int) -> list[_Claimed]:
+    """Lease up to ``size`` due items (and items whose lease expired) to this worker."""
+    now = timezone.now()
+    lease_until = now + timedelta(seconds=settings.MAILPASS_QUEUE_LEASE_SECONDS)
+    with transaction.atomic():
+        # A worker that died left items "sending" with an expired lease: they go first.
+        expired = list(
+            QueueItem.objects.select_for_update(skip_locked=True)
+            .filter(status=QueueItemStatus.SENDING, locked_until__lt=now)
+            .order_by("locked_until")
+            .values_list("pk", flat=True)[:size]
+        )
+        due = list(
+            QueueItem.objects.select_for_update(skip_locked=True)
+            .filter(status=QueueItemStatus.QUEUED, next_attempt_at__lte=now)
+            .order_by("next_attempt_at")
+            .values_list("pk", flat=True)[: size - len(expired)]
+        )
+        if not expired and not due:
+            return []
+        claimable = Q(status=QueueItemStatus.QUEUED, next_attempt_at__lte=now) | Q(
+            status=QueueItemStatus.SENDING, locked_until__lt=now
+        )
+        # The fence in WHERE matters where FOR UPDATE does not exist (SQLite).
+        QueueItem.objects.filter(Q(pk__in=expired + due) & claimable).update(
+            status=QueueItemStatus.SENDING,
+            locked_by=worker_id,
+            locked_until=lease_until,
+            updated_at=now,
+        )
+        items = list(
+            QueueItem.objects.filter(
+                pk__in=expired + due, locked_by=worker_id, status=QueueItemStatus.SENDING
+            )
+        )
+        message_pks = [item.message_id for item in items]
+        Message.objects.filter(pk__in=message_pks).update(
+            status=MessageStatus.SENDING, updated_at=now
+        )
+        if expired:
+            # The dead worker's attempt counts: a message that kills workers must not loop.
+            expired_pks = set(expired)
+            reclaimed = [item for item in items if item.pk in expired_pks]
+            QueueItem.objects.filter(pk__in=[i.pk for i in reclaimed]).update(
+                attempts=F("attempts") + 1
+            )
+            Message.objects.filter(pk__in=[i.message_id for i in reclaimed]).update(
+                attempts=F("attempts") + 1
+            )
+            for item in reclaimed:
+                item.attempts += 1
+    messages = Message.objects.in_bulk(message_pks)
+    return [_Claimed(item=item, message=messages[item.message_id]) for item in items]
+
+
+class _Finalizer:
+    """Collects outcomes and writes them in small fenced groups."""
+
+    def __init__(self, *, worker_id: str, result: DrainResult) -> None:
+        self.worker_id = worker_id
+        self.result = result
+        self.pending: list[_Outcome] = []
+        self.oldest: float = 0.0
+
+    def add(self, outcome: _Outcome) -> None:
+        if not self.pending:
+            self.oldest = time.monotonic()
+        self.pending.append(outcome)
+        if (
+            len(self.pending) >= FINALIZE_MAX_MESSAGES
+            or time.monotonic() - self.oldest >= FINALIZE_MAX_SECONDS
+        ):
+            self.flush()
+
+    def flush(self) -> None:
+        if self.pending:
+            outcomes, self.pending = self.pending, []
+            queue_finalize(worker_id=self.worker_id, outcomes=outcomes, result=self.result)
+
+
+def queue_finalize(*, worker_id: str, outcomes: list[_Outcome], result: DrainResult) -> None:
+    """Write outcomes of items this worker still holds; drop the rest (another owns them)."""
+    now = timezone.now()
+    max_attempts = settings.MAILPASS_QUEUE_MAX_ATTEMPTS
+    with transaction.atomic():
+        # The fence: lock exactly the rows still leased to us; later updates go by pk.
+        held = dict(
+            QueueItem.objects.select_for_update()
+            .filter(
+                pk__in=[o.item_pk for o in outcomes],
+                locked_by=worker_id,
+                status=QueueItemStatus.SENDING,
+            )
+            .values_list("pk", "attempts")
+        )
+        lost = [o for o in outcomes if o.item_pk not in held]
+        if lost:
+            logger.warning(
+                "worker %s lost the lease of %d queue items; their results are dropped",
+                worker_id,
+                len(lost),
+            )
+        sent: list[_Outcome] = []
+        events: list[MessageEvent] = []
+        for outcome in outcomes:
+            if outcome.item_pk not in held:
+                continue
+            attempts = held[outcome.item_pk] + (0 if outcome.kind == LIMITED else 1)
+            kind = outcome.kind
+            if kind == TEMPORARY and attempts >= max_attempts:
+                kind = PERMANENT
+                outcome.error = f"gave up after {attempts} attempts: {outcome.error}"
+            if kind == SENT:
+                sent.append(outcome)
+                events.append(_event(outcome, EventType.SENT, outcome.detail))
+                result.sent += 1
+            elif kind == PERMANENT:
+                _item_update(
+                    outcome, QueueItemStatus.FAILED, attempts, now, last_error=outcome.error
+                )
+                Message.objects.filter(pk=outcome.message_pk).update(
+                    status=MessageStatus.FAILED,
+                    error_message=outcome.error,
+                    attempts=attempts,
+                    limit_counted_at=None,  # a failed message gives its slot back
+                    updated_at=now,
+                )
+                events.append(_event(outcome, EventType.FAILED, outcome.error))
+                result.failed += 1
+            else:
+                if kind == LIMITED:
+                    retry_at = outcome.retry_at or now
+                    detail = f"{outcome.error}; next attempt at {_iso(retry_at)}"
+                else:
+                    retry_at = now + retry_delay(attempts=attempts)
+                    detail = (
+                        f"attempt {attempts} failed: {outcome.error}; retry at {_iso(retry_at)}"
+                    )
+                _item_update(
+                    outcome,
+                    QueueItemStatus.QUEUED,
+                    attempts,
+                    now,
+                    last_error=outcome.error,
+                    next_attempt_at=retry_at,
+                )
+                Message.objects.filter(pk=outcome.message_pk).update(
+                    status=MessageStatus.QUEUED,
+                    attempts=attempts,
+                    limit_counted_at=None,
+                    updated_at=now,
+                )
+                events.append(_event(outcome, EventType.DEFERRED, detail))
+                result.deferred += 1
+        if sent:
+            item_pks = [o.item_pk for o in sent]
+            QueueItem.objects.filter(pk__in=item_pks).update(
+                status=QueueItemStatus.SENT,
+                attempts=F("attempts") + 1,
+                locked_by="",
+                locked_until=None,
+                last_error="",
+                updated_at=now,
+            )
+            Message.objects.filter(pk__in=[o.message_pk for o in sent]).update(
+                status=MessageStatus.SENT,
+                sent_at=now,
+                attempts=F("attempts") + 1,
+                error_message="",
+                # Every live message takes a send-limit slot, limited provider or not, so a
+                # limit set later counts what was already sent in its window.
+                limit_counted_at=Case(
+                    When(is_test=True, then=Value(None)),
+                    default=Coalesce(F("limit_counted_at"), Value(now)),
+                ),
+                updated_at=now,
+            )
+        MessageEvent.objects.bulk_create(events)
+
+
+def _item_update(
+    outcome: _Outcome,
+    status: str,
+    attempts: int,
+    now: datetime,
+    *,
+    last_error: str,
+    next_attempt_at: datetime | None = None,
+) -> None:
+    values = {
+        "status": status,
+        "attempts": attempts,
+        "locked_by": "",
+        "locked_until": None,
+        "last_error": last_error,
+        "updated_at": now,
+    }
+    if next_attempt_at is not None:
+        values["next_attempt_at"] = next_attempt_at
+    QueueItem.objects.filter(pk=outcome.item_pk).update(**values)
+
+
+def _event(outcome: _Outcome, event_type: str, detail: str) -> MessageEvent:
+    return MessageEvent(message_id=outcome.message_pk, event_type=event_type, detail=detail)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(timezone.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class _Run:
+    """One drain run: its worker id, open connections and the lease it must keep alive."""
+
+    worker_id: str
+    finalizer: _Finalizer
+    connections: dict[int, object] = field(default_factory=dict)
+    lease_renew_at: float = 0.0
+
+    def lease_keep(self) -> None:
+        """Extend the lease of everything this run holds when half of it has passed."""
+        if time.monotonic() < self.lease_renew_at:
+            return
+        lease = settings.MAILPASS_QUEUE_LEASE_SECONDS
+        QueueItem.objects.filter(locked_by=self.worker_id, status=QueueItemStatus.SENDING).update(
+            locked_until=timezone.now() + timedelta(seconds=lease)
+        )
+        self.lease_renew_at = time.monotonic() + lease / 2
+
+    def close(self) -> None:
+        for connection in self.connections.values():
+            try:
+                connection.close()
+            except Exception:  # closing a dead connection must not hide the real result
+                logger.debug("closing an SMTP connection failed", exc_info=True)
+        self.connections.clear()
+
+
+def queue_drain(
+    *,
+    limit: int | None = None,
+    worker_id: str | None = None,
+    on_chunk: Callable[[int], None] | None = None,
+) -> DrainResult:
+    """Send due queue items until none is left, ``limit`` items are handled or time is up.
+
+    Returns how many were sent, deferred (retry later or send limit) and failed.
+    """
+    result = DrainResult()
+    run = _Run(
+        worker_id=worker_id or worker_id_make(),
+        finalizer=_Finalizer(worker_id="", result=result),
+    )
+    run.finalizer.worker_id = run.worker_id
+    run.lease_renew_at = time.monotonic() + settings.MAILPASS_QUEUE_LEASE_SECONDS / 2
+    stop_at = time.monotonic() + DRAIN_MAX_SECONDS
+    handled = 0
+    try:
+        while time.monotonic() < stop_at and (limit is None or handled < limit):
+            size = settings.MAILPASS_QUEUE_BATCH_SIZE
+            if limit is not None:
+                size = min(size, limit - handled)
+            claimed = queue_claim(worker_id=run.worker_id, size=size)
+            if not claimed:
+                break
+            run.lease_renew_at = time.monotonic() + settings.MAILPASS_QUEUE_LEASE_SECONDS / 2
+            handled += len(claimed)
+            _chunk_send(run, claimed)
+            run.finalizer.flush()
+            if on_chunk is not None:
+                on_chunk(len(claimed))
+    finally:
+        run.close()
+        run.finalizer.flush()
+    return result
+
+
+def _chunk_send(run: _Run, claimed: list[_Claimed]) -> None:
+    groups: dict[int | None, list[_Claimed]] = {}
+    for entry in claimed:
+        if entry.message.is_test:
+            # Test keys (API.md s.7): stored and marked sent, never SMTP, never a limit slot.
+            run.finalizer.add(_outcome(entry, SENT, detail=TEST_KEY_DETAIL))
+            continue
+        groups.setdefault(entry.item.provider_id, []).append(entry)
+    providers = SmtpProvider.objects.in_bulk([pk for pk in groups if pk is not None])
+    for provider_pk, entries in groups.items():
+        provider = providers.get(provider_pk)
+        if provider is None or not provider.is_active:
+            # Deleted or switched off since it was queued: the account's current default.
+            provider = provider_get_default(account=entries[0].item.account_id)
+        if provider is None:
+            for entry in entries:
+                run.finalizer.add(
+                    _outcome(entry, TEMPORARY, error="no active default SMTP provider")
+                )
+            continue
+        _provider_send(run, provider, entries)
+
+
+def _provider_send(run: _Run, provider: SmtpProvider, entries: list[_Claimed]) -> None:
+    connection = run.connections.get(provider.pk)
+    if connection is None:
+        connection = run.connections[provider.pk] = provider_connection(provider)
+    limited = provider.hourly_limit is not None or provider.daily_limit is not None
+    for index, entry in enumerate(entries):
+        run.lease_keep()
+        if limited:
+            try:
+                with transaction.atomic():
+                    send_limit_reserve(provider=provider)
+                    Message.objects.filter(pk=entry.message.pk).update(
+                        limit_counted_at=timezone.now()
+                    )
+            except SendLimitExceeded as exc:
+                # The window is full: this and the provider's remaining items wait for it to
+                # free. Deferred, never failed, and not an attempt.
+                retry_at = datetime.fromisoformat(exc.details["reset_at"])
+                for rest in entries[index:]:
+                    run.finalizer.add(
+                        _outcome(
+                            rest, LIMITED, error=f"send limit: {exc.message}", retry_at=retry_at
+                        )
+                    )
+                return
+        fresh = connection.connection is None
+        try:
+            if fresh:
+                delivery_open(connection)
+            delivery = delivery_send(connection, email_build(entry.message))
+        except DeliveryError as exc:
+            kind = PERMANENT if exc.permanent else TEMPORARY
+            run.finalizer.add(_outcome(entry, kind, error=exc.message))
+            if kind == TEMPORARY and fresh and exc.smtp_code is None:
+                # The server cannot be reached (refused, timeout, dropped at once): the rest
+                # of this provider's items wait too instead of each trying again now.
+                for rest in entries[index + 1 :]:
+                    run.finalizer.add(_outcome(rest, TEMPORARY, error=exc.message))
+                return
+            continue
+        except Exception as exc:
+            # Not an SMTP answer (a bug, a broken stored message): fail it, keep draining.
+            logger.exception("sending queued message %s failed", entry.message.message_id)
+            run.finalizer.add(
+                _outcome(entry, PERMANENT, error=f"internal error: {exc.__class__.__name__}")
+            )
+            continue
+        detail = "; ".join(f"refused {rcpt}: {reply}" for rcpt, reply in delivery.refused.items())
+        run.finalizer.add(_outcome(entry, SENT, detail=detail))
+
+
+def _outcome(entry: _Claimed, kind: str, **values) -> _Outcome:
+    return _Outcome(
+        item_pk=entry.item.pk,
+        message_pk=entry.message.pk,
+        kind=kind,
+        is_test=entry.message.is_test,
+        **values,
+    )
