@@ -24,8 +24,10 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import Case, F, Q, Value, When
 from django.db.models.functions import Coalesce
@@ -42,7 +44,8 @@ from mail.models import (
     QueueItem,
     QueueItemStatus,
 )
-from mailpass.errors import SendLimitExceeded
+from mail.services import TEST_KEY_EVENT_DETAIL, message_prepare
+from mailpass.errors import NoSmtpProvider, SendLimitExceeded, ValidationFailed
 from providers.models import SmtpProvider
 from providers.selectors import provider_get_default
 from providers.services import provider_connection
@@ -58,10 +61,58 @@ DRAIN_MAX_SECONDS = 120.0
 # Retry delays grow by this factor: with the default base of 60 s the 5 attempts span
 # 60 + 180 + 540 + 1620 s (about 40 minutes) plus up to 50 % jitter: about an hour.
 RETRY_FACTOR = 3
-TEST_KEY_DETAIL = "test key: stored, not delivered"
 
 
 # --- enqueue --------------------------------------------------------------------------------
+
+
+@dataclass
+class BatchItem:
+    """One item of a batch request: validated ``data`` or an ``error``; then its queue ids."""
+
+    index: int
+    to: str | None
+    data: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+    queue_id: int | None = None
+    message_id: str | None = None
+
+    @property
+    def status(self) -> str:
+        return "failed" if self.error is not None else "queued"
+
+
+def batch_enqueue(
+    *, account: AbstractBaseUser, items: list[BatchItem], is_test: bool
+) -> list[BatchItem]:
+    """Queue the valid items of a batch through the account's default provider.
+
+    Raises ``NoSmtpProvider`` (nothing queued). An item without any sender address fails on
+    its own. All valid items are written in one transaction.
+    """
+    provider = provider_get_default(account=account)
+    if provider is None:
+        raise NoSmtpProvider()
+    queued: list[tuple[BatchItem, Message]] = []
+    for item in items:
+        if item.error is not None:
+            continue
+        try:
+            message = message_prepare(
+                account=account,
+                provider=provider,
+                data=item.data,
+                is_test=is_test,
+                status=MessageStatus.QUEUED,
+            )
+        except ValidationFailed as exc:
+            item.error = {"code": exc.code, "message": exc.message, "details": exc.details}
+            continue
+        queued.append((item, message))
+    queue_items = queue_enqueue(messages=[m for _, m in queued], provider=provider)
+    for (item, message), queue_item in zip(queued, queue_items, strict=True):
+        item.queue_id, item.message_id = queue_item.pk, message.message_id
+    return items
 
 
 def queue_enqueue(*, messages: list[Message], provider: SmtpProvider) -> list[QueueItem]:
@@ -468,7 +519,7 @@ def _chunk_send(run: _Run, claimed: list[_Claimed]) -> None:
     for entry in claimed:
         if entry.message.is_test:
             # Test keys (API.md s.7): stored and marked sent, never SMTP, never a limit slot.
-            run.finalizer.add(_outcome(entry, SENT, detail=TEST_KEY_DETAIL))
+            run.finalizer.add(_outcome(entry, SENT, detail=TEST_KEY_EVENT_DETAIL))
             continue
         groups.setdefault(entry.item.provider_id, []).append(entry)
     providers = SmtpProvider.objects.in_bulk([pk for pk in groups if pk is not None])
