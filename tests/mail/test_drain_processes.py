@@ -48,7 +48,7 @@ def test_two_drainers_in_separate_processes_send_each_message_exactly_once(
     alice_provider, smtp_server, enqueue, no_kick, child_env
 ):
     messages = enqueue(provider=alice_provider, count=500)
-    smtp_server.behaviour.data_delay = 0.002  # long enough for both to be at work together
+    smtp_server.behaviour.data_delay = 0.01  # long enough for both to be at work together
 
     drainers = [_drainer(child_env, MAILPASS_QUEUE_BATCH_SIZE="25") for _ in range(2)]
     outputs = [d.communicate(timeout=120) for d in drainers]
