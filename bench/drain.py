@@ -1,0 +1,309 @@
+"""Benchmark of the batch queue against Django's bare SMTP backend (issue 4).
+
+    python bench/drain.py [--count 2000] [--profile DIR]
+
+Run from the repository root with PostgreSQL on 127.0.0.1:5432 (``BENCH_DATABASE_URL`` points
+elsewhere). It creates and migrates its own fresh database, starts a counting aiosmtpd sink in
+its own process, and in one run measures:
+
+1. enqueue: ``count`` messages through the batch endpoint's service (``batch_enqueue``, 100 per
+   request, each request one transaction), and the same including the per-item serializer;
+2. drain with one process, then (after queueing the same number again) with two processes;
+3. Django's SMTP backend opened once, ``send_messages([m])`` per message, no database, to the
+   same sink: the baseline a drainer is compared with.
+
+Drainers are separate processes (spawned, Django set up before the clock starts). Every run
+checks at the sink that each Message-ID arrived exactly once. With ``--profile DIR`` the single
+drainer runs under pyinstrument and writes DIR/drain-1.html and DIR/drain-1.txt.
+"""
+
+import argparse
+import multiprocessing
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/mailpass_bench_drain"
+HTML = (
+    "<html><body><h1>Your order has been confirmed</h1><p>{n}</p>"
+    + "<p>x</p>" * 40
+    + "</body></html>"
+)
+
+
+# --- the counting sink (its own process) ------------------------------------------------------
+
+
+def _sink_main(port_queue, command_pipe) -> None:
+    import asyncio  # noqa: F401  (aiosmtpd runs its own loop in a thread)
+    import collections
+    import threading
+
+    from aiosmtpd.controller import Controller
+
+    counts: collections.Counter = collections.Counter()
+    lock = threading.Lock()
+
+    class Handler:
+        async def handle_DATA(self, server, session, envelope):
+            content = envelope.original_content or envelope.content
+            start = content.find(b"Message-ID:")
+            end = content.find(b"\r\n", start)
+            with lock:
+                counts[content[start + 11 : end].strip()] += 1
+            return "250 2.0.0 OK"
+
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(Handler(), hostname="127.0.0.1", port=port)
+    controller.start()
+    port_queue.put(port)
+    while True:
+        command = command_pipe.recv()
+        if command == "stop":
+            break
+        with lock:
+            snapshot = dict(counts)
+            if command == "reset":
+                counts.clear()
+        command_pipe.send(
+            (sum(snapshot.values()), len(snapshot), sum(1 for c in snapshot.values() if c > 1))
+        )
+    controller.stop()
+
+
+class Sink:
+    def __init__(self, ctx) -> None:
+        port_queue = ctx.Queue()
+        self._pipe, child_pipe = ctx.Pipe()
+        self.process = ctx.Process(target=_sink_main, args=(port_queue, child_pipe), daemon=True)
+        self.process.start()
+        self.port = port_queue.get(timeout=30)
+
+    def read(self, *, reset: bool = True) -> tuple[int, int, int]:
+        """(messages, distinct Message-IDs, ids seen more than once), then start counting anew."""
+        self._pipe.send("reset" if reset else "read")
+        return self._pipe.recv()
+
+    def stop(self) -> None:
+        self._pipe.send("stop")
+        self.process.join(timeout=10)
+
+
+# --- Django in this process and in drainers ----------------------------------------------------
+
+
+def _django_setup(database_url: str, data_dir: str) -> None:
+    os.environ["DATABASE_URL"] = database_url
+    os.environ["MAILPASS_DATA_DIR"] = data_dir
+    os.environ["CELERY_BROKER_URL"] = ""
+    os.environ["CELERY_TASK_ALWAYS_EAGER"] = "1"
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    os.environ["DJANGO_SETTINGS_MODULE"] = "mailpass.settings"
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+
+
+def _drainer_main(database_url, data_dir, ready, start, results, profile_dir) -> None:
+    _django_setup(database_url, data_dir)
+    from django.db import connection
+
+    from mail.queue import queue_drain
+
+    connection.ensure_connection()
+    ready.set()
+    start.wait()
+    profiler = None
+    if profile_dir:
+        from pyinstrument import Profiler
+
+        profiler = Profiler(interval=0.0005)
+        profiler.start()
+    began = time.perf_counter()
+    result = queue_drain()
+    elapsed = time.perf_counter() - began
+    if profiler is not None:
+        profiler.stop()
+        Path(profile_dir, "drain-1.html").write_text(profiler.output_html())
+        Path(profile_dir, "drain-1.txt").write_text(profiler.output_text(show_all=False))
+    results.put((result.sent, result.deferred, result.failed, elapsed))
+
+
+def _database_recreate(database_url: str) -> None:
+    import psycopg
+
+    base, _, name = database_url.rpartition("/")
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+# --- the measurements -------------------------------------------------------------------------
+
+
+def enqueue_run(*, account, count: int, validate: bool) -> float:
+    """Queue ``count`` messages, 100 per request; returns messages per second."""
+    from mail.queue import BatchItem, batch_enqueue
+    from mail.serializers import MessageInputSerializer
+
+    raw = [
+        {
+            "to": f"user{n}@example.com",
+            "subject": f"Order {n}",
+            "html": HTML.format(n=n),
+            "text": f"Your order {n} has been confirmed",
+            "tags": ["order"],
+            "metadata": {"order_id": str(n)},
+        }
+        for n in range(count)
+    ]
+    began = time.perf_counter()
+    for offset in range(0, count, 100):
+        items = []
+        for index, data in enumerate(raw[offset : offset + 100]):
+            if validate:
+                serializer = MessageInputSerializer(data=data)
+                serializer.is_valid(raise_exception=True)
+                data = serializer.validated_data
+            items.append(BatchItem(index=index, to=data["to"], data=data))
+        batch_enqueue(account=account, items=items, is_test=False)
+    return count / (time.perf_counter() - began)
+
+
+def drain_run(*, ctx, processes: int, database_url: str, data_dir: str, profile_dir=None):
+    """Drain everything queued with ``processes`` drainers; returns (msgs/s, sent, per process)."""
+    from django.db import connections
+
+    connections.close_all()  # never fork or spawn while holding a connection
+    ready = [ctx.Event() for _ in range(processes)]
+    start = ctx.Event()
+    results = ctx.Queue()
+    workers = [
+        ctx.Process(
+            target=_drainer_main,
+            args=(
+                database_url,
+                data_dir,
+                ready[i],
+                start,
+                results,
+                profile_dir if i == 0 else None,
+            ),
+        )
+        for i in range(processes)
+    ]
+    for worker in workers:
+        worker.start()
+    for event in ready:
+        event.wait(timeout=60)
+    began = time.perf_counter()
+    start.set()
+    outcomes = [results.get(timeout=600) for _ in workers]
+    elapsed = time.perf_counter() - began
+    for worker in workers:
+        worker.join()
+    sent = sum(o[0] for o in outcomes)
+    return sent / elapsed, sent, [o[0] for o in outcomes]
+
+
+def backend_run(*, port: int, messages) -> float:
+    """Django's SMTP backend, one connection, ``send_messages([m])`` each; no database."""
+    from django.core.mail.backends.smtp import EmailBackend
+
+    from mail.composer import email_build
+
+    backend = EmailBackend(host="127.0.0.1", port=port, timeout=10, fail_silently=False)
+    began = time.perf_counter()
+    backend.open()
+    for message in messages:
+        backend.send_messages([email_build(message)])
+    backend.close()
+    return len(messages) / (time.perf_counter() - began)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--count", type=int, default=2000)
+    parser.add_argument("--profile", metavar="DIR", help="profile the single drainer")
+    args = parser.parse_args()
+    database_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL)
+    data_dir = tempfile.mkdtemp(prefix="mailpass-bench-")
+    ctx = multiprocessing.get_context("spawn")
+
+    _database_recreate(database_url)
+    _django_setup(database_url, data_dir)
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+
+    import mail.queue
+    from mail.models import Message
+    from providers.models import Security, SmtpProvider
+
+    call_command("migrate", verbosity=0)
+    # Measure the write alone: in eager mode the kick would drain inside the enqueue.
+    mail.queue.queue_drain_kick = lambda **kwargs: None
+    sink = Sink(ctx)
+    account = get_user_model().objects.create(username="bench")
+    SmtpProvider.objects.create(
+        account=account,
+        name="sink",
+        host="127.0.0.1",
+        port=sink.port,
+        security=Security.NONE,
+        from_email="bench@example.com",
+        from_name="Bench",
+        is_default=True,
+        timeout=10,
+    )
+    count = args.count
+    print(f"{count} messages, sink on port {sink.port}, database {database_url}")
+
+    enqueue_rate = enqueue_run(account=account, count=count, validate=False)
+    baseline_messages = list(Message.objects.order_by("pk"))
+    backend_rate = backend_run(port=sink.port, messages=baseline_messages)
+    backend_check = sink.read()
+    one_rate, one_sent, _ = drain_run(
+        ctx=ctx,
+        processes=1,
+        database_url=database_url,
+        data_dir=data_dir,
+        profile_dir=args.profile,
+    )
+    one_check = sink.read()
+    enqueue_validated_rate = enqueue_run(account=account, count=count, validate=True)
+    two_rate, two_sent, split = drain_run(
+        ctx=ctx, processes=2, database_url=database_url, data_dir=data_dir
+    )
+    two_check = sink.read()
+    sink.stop()
+
+    for name, check, expected in (
+        ("backend", backend_check, count),
+        ("1 drainer", one_check, count),
+        ("2 drainers", two_check, count),
+    ):
+        total, distinct, duplicated = check
+        status = "ok" if (total, distinct, duplicated) == (expected, expected, 0) else "MISMATCH"
+        print(
+            f"sink check {name:<10}: {total} received, {distinct} distinct, "
+            f"{duplicated} duplicated [{status}]"
+        )
+    print(f"enqueue (service)           : {enqueue_rate:8.0f} msgs/s  (target >= 3000)")
+    print(f"enqueue (+ item validation) : {enqueue_validated_rate:8.0f} msgs/s")
+    print(f"Django SMTP backend         : {backend_rate:8.0f} msgs/s")
+    print(f"drain, 1 process            : {one_rate:8.0f} msgs/s  ({one_sent} sent)")
+    print(f"drain, 2 processes          : {two_rate:8.0f} msgs/s  ({two_sent} sent, split {split})")
+    print(f"ratio 1 drainer / backend   : {one_rate / backend_rate:8.2f}    (target >= 0.90)")
+    print(f"ratio 2 drainers / 1 drainer: {two_rate / one_rate:8.2f}    (target >= 1.00)")
+
+
+if __name__ == "__main__":
+    main()
