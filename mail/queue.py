@@ -28,7 +28,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Case, F, Q, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -237,10 +237,71 @@ def retry_delay(*, attempts: int) -> timedelta:
     return timedelta(seconds=base * random.uniform(1.0, 1.5))
 
 
+# PostgreSQL claims in one statement (one round trip): lock due items and items whose lease
+# expired (SKIP LOCKED: concurrent drainers take different rows), lease them, mark their
+# messages "sending". A reclaimed item's dead attempt counts, so a message that kills workers
+# cannot loop forever.
+_CLAIM_SQL = """
+WITH expired AS (
+    SELECT id FROM mail_queueitem
+    WHERE status = 'sending' AND locked_until < %(now)s
+    ORDER BY locked_until LIMIT %(size)s FOR UPDATE SKIP LOCKED
+), due AS (
+    SELECT id FROM mail_queueitem
+    WHERE status = 'queued' AND next_attempt_at <= %(now)s
+    ORDER BY next_attempt_at LIMIT %(size)s FOR UPDATE SKIP LOCKED
+), picked AS (
+    SELECT id, true AS reclaimed FROM expired
+    UNION ALL SELECT id, false FROM due
+    LIMIT %(size)s
+), items AS (
+    UPDATE mail_queueitem q
+    SET status = 'sending', locked_by = %(me)s, locked_until = %(until)s, updated_at = %(now)s,
+        attempts = q.attempts + CASE WHEN picked.reclaimed THEN 1 ELSE 0 END
+    FROM picked WHERE q.id = picked.id
+    RETURNING q.id, q.message_id, q.provider_id, q.account_id, q.attempts, picked.reclaimed
+), messages AS (
+    UPDATE mail_message m
+    SET status = 'sending', updated_at = %(now)s,
+        attempts = m.attempts + CASE WHEN items.reclaimed THEN 1 ELSE 0 END
+    FROM items WHERE m.id = items.message_id
+)
+SELECT id, message_id, provider_id, account_id, attempts FROM items ORDER BY id
+"""
+
+
 def queue_claim(*, worker_id: str, size: int) -> list[_Claimed]:
     """Lease up to ``size`` due items (and items whose lease expired) to this worker."""
     now = timezone.now()
     lease_until = now + timedelta(seconds=settings.MAILPASS_QUEUE_LEASE_SECONDS)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _CLAIM_SQL,
+                {"now": now, "size": size, "me": worker_id, "until": lease_until},
+            )
+            items = [
+                QueueItem(
+                    pk=pk,
+                    message_id=message_pk,
+                    provider_id=provider_pk,
+                    account_id=account_pk,
+                    attempts=attempts,
+                    status=QueueItemStatus.SENDING,
+                    locked_by=worker_id,
+                    locked_until=lease_until,
+                )
+                for pk, message_pk, provider_pk, account_pk, attempts in cursor.fetchall()
+            ]
+        messages = Message.objects.in_bulk([item.message_id for item in items])
+        return [_Claimed(item=item, message=messages[item.message_id]) for item in items]
+    return _claim_portable(worker_id=worker_id, size=size, now=now, lease_until=lease_until)
+
+
+def _claim_portable(
+    *, worker_id: str, size: int, now: datetime, lease_until: datetime
+) -> list[_Claimed]:
+    """The same claim with the ORM, for the embedded SQLite default (one writer at a time)."""
     with transaction.atomic():
         # A worker that died left items "sending" with an expired lease: they go first.
         expired = list(
@@ -317,9 +378,66 @@ class _Finalizer:
             queue_finalize(worker_id=self.worker_id, outcomes=outcomes, result=self.result)
 
 
+# The common case, every message of a group sent, in one statement on PostgreSQL: the fence
+# (locked_by = me AND status = 'sending') is in the UPDATE itself, row by row.
+_SENT_SQL = """
+WITH done AS (
+    SELECT * FROM unnest(%(items)s::bigint[], %(details)s::text[]) AS d(item_id, detail)
+), items AS (
+    UPDATE mail_queueitem q
+    SET status = 'sent', attempts = q.attempts + 1, locked_by = '', locked_until = NULL,
+        last_error = '', updated_at = %(now)s
+    FROM done
+    WHERE q.id = done.item_id AND q.locked_by = %(me)s AND q.status = 'sending'
+    RETURNING q.message_id, done.detail
+), messages AS (
+    UPDATE mail_message m
+    SET status = 'sent', sent_at = %(now)s, attempts = m.attempts + 1, error_message = '',
+        limit_counted_at = CASE WHEN m.is_test THEN NULL
+                                ELSE COALESCE(m.limit_counted_at, %(now)s) END,
+        updated_at = %(now)s
+    FROM items WHERE m.id = items.message_id
+)
+INSERT INTO mail_messageevent (message_id, event_type, ip_address, user_agent, url, detail,
+                               created_at)
+SELECT message_id, 'sent', NULL, '', '', detail, %(now)s FROM items
+"""
+
+
 def queue_finalize(*, worker_id: str, outcomes: list[_Outcome], result: DrainResult) -> None:
     """Write outcomes of items this worker still holds; drop the rest (another owns them)."""
     now = timezone.now()
+    if connection.vendor == "postgresql":
+        sent = [o for o in outcomes if o.kind == SENT]
+        if sent:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    _SENT_SQL,
+                    {
+                        "items": [o.item_pk for o in sent],
+                        "details": [o.detail for o in sent],
+                        "me": worker_id,
+                        "now": now,
+                    },
+                )
+                written = cursor.rowcount
+            result.sent += written
+            if written < len(sent):
+                logger.warning(
+                    "worker %s lost the lease of %d queue items; their results are dropped",
+                    worker_id,
+                    len(sent) - written,
+                )
+        outcomes = [o for o in outcomes if o.kind != SENT]
+        if not outcomes:
+            return
+    _finalize_portable(worker_id=worker_id, outcomes=outcomes, result=result, now=now)
+
+
+def _finalize_portable(
+    *, worker_id: str, outcomes: list[_Outcome], result: DrainResult, now: datetime
+) -> None:
+    """Retries, failures and deferrals (and every outcome off PostgreSQL) with the ORM."""
     max_attempts = settings.MAILPASS_QUEUE_MAX_ATTEMPTS
     with transaction.atomic():
         # The fence: lock exactly the rows still leased to us; later updates go by pk.
@@ -392,29 +510,33 @@ def queue_finalize(*, worker_id: str, outcomes: list[_Outcome], result: DrainRes
                 events.append(_event(outcome, EventType.DEFERRED, detail))
                 result.deferred += 1
         if sent:
-            item_pks = [o.item_pk for o in sent]
-            QueueItem.objects.filter(pk__in=item_pks).update(
-                status=QueueItemStatus.SENT,
-                attempts=F("attempts") + 1,
-                locked_by="",
-                locked_until=None,
-                last_error="",
-                updated_at=now,
-            )
-            Message.objects.filter(pk__in=[o.message_pk for o in sent]).update(
-                status=MessageStatus.SENT,
-                sent_at=now,
-                attempts=F("attempts") + 1,
-                error_message="",
-                # Every live message takes a send-limit slot, limited provider or not, so a
-                # limit set later counts what was already sent in its window.
-                limit_counted_at=Case(
-                    When(is_test=True, then=Value(None)),
-                    default=Coalesce(F("limit_counted_at"), Value(now)),
-                ),
-                updated_at=now,
-            )
+            _sent_write(sent, now)
         MessageEvent.objects.bulk_create(events)
+
+
+def _sent_write(sent: list[_Outcome], now: datetime) -> None:
+    """The rows are locked by the caller's fence, so updates by primary key are safe."""
+    QueueItem.objects.filter(pk__in=[o.item_pk for o in sent]).update(
+        status=QueueItemStatus.SENT,
+        attempts=F("attempts") + 1,
+        locked_by="",
+        locked_until=None,
+        last_error="",
+        updated_at=now,
+    )
+    Message.objects.filter(pk__in=[o.message_pk for o in sent]).update(
+        status=MessageStatus.SENT,
+        sent_at=now,
+        attempts=F("attempts") + 1,
+        error_message="",
+        # Every live message takes a send-limit slot, limited provider or not, so a limit
+        # set later counts what was already sent in its window.
+        limit_counted_at=Case(
+            When(is_test=True, then=Value(None)),
+            default=Coalesce(F("limit_counted_at"), Value(now)),
+        ),
+        updated_at=now,
+    )
 
 
 def _item_update(
@@ -467,9 +589,9 @@ class _Run:
         self.lease_renew_at = time.monotonic() + lease / 2
 
     def close(self) -> None:
-        for connection in self.connections.values():
+        for smtp in self.connections.values():
             try:
-                connection.close()
+                smtp.close()
             except Exception:  # closing a dead connection must not hide the real result
                 logger.debug("closing an SMTP connection failed", exc_info=True)
         self.connections.clear()
@@ -538,9 +660,9 @@ def _chunk_send(run: _Run, claimed: list[_Claimed]) -> None:
 
 
 def _provider_send(run: _Run, provider: SmtpProvider, entries: list[_Claimed]) -> None:
-    connection = run.connections.get(provider.pk)
-    if connection is None:
-        connection = run.connections[provider.pk] = provider_connection(provider)
+    smtp = run.connections.get(provider.pk)
+    if smtp is None:
+        smtp = run.connections[provider.pk] = provider_connection(provider)
     limited = provider.hourly_limit is not None or provider.daily_limit is not None
     for index, entry in enumerate(entries):
         run.lease_keep()
@@ -562,11 +684,11 @@ def _provider_send(run: _Run, provider: SmtpProvider, entries: list[_Claimed]) -
                         )
                     )
                 return
-        fresh = connection.connection is None
+        fresh = smtp.connection is None
         try:
             if fresh:
-                delivery_open(connection)
-            delivery = delivery_send(connection, email_build(entry.message))
+                delivery_open(smtp)
+            delivery = delivery_send(smtp, email_build(entry.message))
         except DeliveryError as exc:
             kind = PERMANENT if exc.permanent else TEMPORARY
             run.finalizer.add(_outcome(entry, kind, error=exc.message))
