@@ -129,23 +129,75 @@ def queue_enqueue(*, messages: list[Message], provider: SmtpProvider) -> list[Qu
         message.provider = provider
     with transaction.atomic():
         Message.objects.bulk_create(messages)
-        items = QueueItem.objects.bulk_create(
-            [
-                QueueItem(
-                    message=message,
-                    account_id=message.account_id,
-                    provider=provider,
-                    next_attempt_at=now,
-                )
-                for message in messages
-            ]
-        )
-        MessageEvent.objects.bulk_create(
-            [MessageEvent(message=message, event_type=EventType.QUEUED) for message in messages]
-        )
+        if connection.vendor == "postgresql":
+            items = _items_insert(messages=messages, provider=provider, now=now)
+        else:
+            items = QueueItem.objects.bulk_create(
+                [
+                    QueueItem(
+                        message=message,
+                        account_id=message.account_id,
+                        provider=provider,
+                        next_attempt_at=now,
+                    )
+                    for message in messages
+                ]
+            )
+            MessageEvent.objects.bulk_create(
+                [MessageEvent(message=message, event_type=EventType.QUEUED) for message in messages]
+            )
         count = len(messages)
         transaction.on_commit(lambda: queue_drain_kick(limit=count))
     return items
+
+
+# Queue items and "queued" events of stored messages in one round trip on PostgreSQL: the
+# enqueue rate is dominated by building and quoting rows, and these two need only the ids.
+_ITEMS_INSERT_SQL = """
+WITH new AS (
+    SELECT * FROM unnest(%(messages)s::bigint[], %(accounts)s::integer[]) AS n(message, account)
+), items AS (
+    INSERT INTO mail_queueitem (message_id, account_id, provider_id, status, attempts,
+                                next_attempt_at, locked_by, last_error, created_at, updated_at)
+    SELECT message, account, %(provider)s, 'queued', 0, %(now)s, '', '', %(now)s, %(now)s
+    FROM new
+    RETURNING id, message_id
+), events AS (
+    INSERT INTO mail_messageevent (message_id, event_type, ip_address, user_agent, url, detail,
+                                   created_at)
+    SELECT message, 'queued', NULL, '', '', '', %(now)s FROM new
+)
+SELECT id, message_id FROM items
+"""
+
+
+def _items_insert(
+    *, messages: list[Message], provider: SmtpProvider, now: datetime
+) -> list[QueueItem]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _ITEMS_INSERT_SQL,
+            {
+                "messages": [m.pk for m in messages],
+                "accounts": [m.account_id for m in messages],
+                "provider": provider.pk,
+                "now": now,
+            },
+        )
+        item_pks = dict((message_pk, pk) for pk, message_pk in cursor.fetchall())
+    return [
+        QueueItem(
+            pk=item_pks[m.pk],
+            message=m,
+            account_id=m.account_id,
+            provider=provider,
+            status=QueueItemStatus.QUEUED,
+            next_attempt_at=now,
+            created_at=now,
+            updated_at=now,
+        )
+        for m in messages
+    ]
 
 
 def queue_drain_kick(*, limit: int | None = None) -> None:
