@@ -232,7 +232,8 @@ def backend_run(*, port: int, messages) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--count", type=int, default=2000)
-    parser.add_argument("--profile", metavar="DIR", help="profile the single drainer")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds; the best of each counts")
+    parser.add_argument("--profile", metavar="DIR", help="profile the first single drainer")
     args = parser.parse_args()
     database_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL)
     data_dir = tempfile.mkdtemp(prefix="mailpass-bench-")
@@ -264,45 +265,60 @@ def main() -> None:
         timeout=10,
     )
     count = args.count
-    print(f"{count} messages, sink on port {sink.port}, database {database_url}")
+    print(
+        f"{count} messages x {args.rounds} rounds, sink on port {sink.port}, database {database_url}"
+    )
 
-    enqueue_rate = enqueue_run(account=account, count=count, validate=False)
-    baseline_messages = list(Message.objects.order_by("pk"))
-    backend_rate = backend_run(port=sink.port, messages=baseline_messages)
-    backend_check = sink.read()
-    one_rate, one_sent, _ = drain_run(
-        ctx=ctx,
-        processes=1,
-        database_url=database_url,
-        data_dir=data_dir,
-        profile_dir=args.profile,
-    )
-    one_check = sink.read()
-    enqueue_validated_rate = enqueue_run(account=account, count=count, validate=True)
-    two_rate, two_sent, split = drain_run(
-        ctx=ctx, processes=2, database_url=database_url, data_dir=data_dir
-    )
-    two_check = sink.read()
+    # Other processes on the box move single figures a lot: each phase runs --rounds times,
+    # interleaved, and the best round of each counts (the ratios compare like with like).
+    rates: dict[str, list[float]] = {
+        k: [] for k in ("enqueue", "validated", "backend", "one", "two")
+    }
+    checks: list[tuple[str, tuple[int, int, int]]] = []
+    splits = []
+    for round_number in range(args.rounds):
+        Message.objects.all().delete()
+        rates["enqueue"].append(enqueue_run(account=account, count=count, validate=False))
+        baseline_messages = list(Message.objects.order_by("pk"))
+        rates["backend"].append(backend_run(port=sink.port, messages=baseline_messages))
+        checks.append(("backend", sink.read()))
+        one_rate, _, _ = drain_run(
+            ctx=ctx,
+            processes=1,
+            database_url=database_url,
+            data_dir=data_dir,
+            profile_dir=args.profile if round_number == 0 else None,
+        )
+        rates["one"].append(one_rate)
+        checks.append(("1 drainer", sink.read()))
+        rates["validated"].append(enqueue_run(account=account, count=count, validate=True))
+        two_rate, _, split = drain_run(
+            ctx=ctx, processes=2, database_url=database_url, data_dir=data_dir
+        )
+        rates["two"].append(two_rate)
+        splits.append(split)
+        checks.append(("2 drainers", sink.read()))
     sink.stop()
 
-    for name, check, expected in (
-        ("backend", backend_check, count),
-        ("1 drainer", one_check, count),
-        ("2 drainers", two_check, count),
-    ):
-        total, distinct, duplicated = check
-        status = "ok" if (total, distinct, duplicated) == (expected, expected, 0) else "MISMATCH"
+    for name, (total, distinct, duplicated) in checks:
+        ok = (total, distinct, duplicated) == (count, count, 0)
         print(
             f"sink check {name:<10}: {total} received, {distinct} distinct, "
-            f"{duplicated} duplicated [{status}]"
+            f"{duplicated} duplicated [{'ok' if ok else 'MISMATCH'}]"
         )
-    print(f"enqueue (service)           : {enqueue_rate:8.0f} msgs/s  (target >= 3000)")
-    print(f"enqueue (+ item validation) : {enqueue_validated_rate:8.0f} msgs/s")
-    print(f"Django SMTP backend         : {backend_rate:8.0f} msgs/s")
-    print(f"drain, 1 process            : {one_rate:8.0f} msgs/s  ({one_sent} sent)")
-    print(f"drain, 2 processes          : {two_rate:8.0f} msgs/s  ({two_sent} sent, split {split})")
-    print(f"ratio 1 drainer / backend   : {one_rate / backend_rate:8.2f}    (target >= 0.90)")
-    print(f"ratio 2 drainers / 1 drainer: {two_rate / one_rate:8.2f}    (target >= 1.00)")
+    best = {k: max(v) for k, v in rates.items()}
+
+    def row(label: str, key: str, note: str = "") -> None:
+        rounds = " ".join(f"{r:.0f}" for r in rates[key])
+        print(f"{label:<28}: {best[key]:8.0f} msgs/s  (rounds: {rounds}){note}")
+
+    row("enqueue (service)", "enqueue", "  target >= 3000")
+    row("enqueue (+ item validation)", "validated")
+    row("Django SMTP backend", "backend")
+    row("drain, 1 process", "one")
+    row("drain, 2 processes", "two", f"  split {splits}")
+    print(f"ratio 1 drainer / backend   : {best['one'] / best['backend']:8.2f}    (target >= 0.90)")
+    print(f"ratio 2 drainers / 1 drainer: {best['two'] / best['one']:8.2f}    (target >= 1.00)")
 
 
 if __name__ == "__main__":
