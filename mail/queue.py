@@ -17,8 +17,10 @@ Plain functions, no Celery inside: ``mail.tasks`` and ``process_mail_queue`` bot
 
 import logging
 import os
+import queue
 import random
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -406,13 +408,29 @@ def _claim_portable(
 
 
 class _Finalizer:
-    """Collects outcomes and writes them in small fenced groups."""
+    """Collects outcomes and writes them in small fenced groups.
 
-    def __init__(self, *, worker_id: str, result: DrainResult) -> None:
+    On PostgreSQL (outside a caller's transaction) the writes run in a thread with its own
+    database connection, so they overlap the SMTP conversations instead of adding to them;
+    every database write of the run (results, lease renewals) goes through that one thread.
+    If a write fails, the run stops: sending on without recording results would only make
+    duplicates once the leases expire.
+    """
+
+    def __init__(self, *, worker_id: str, result: DrainResult, background: bool) -> None:
         self.worker_id = worker_id
         self.result = result
         self.pending: list[_Outcome] = []
         self.oldest: float = 0.0
+        self.error: BaseException | None = None
+        self.jobs: queue.SimpleQueue | None = None
+        self.thread: threading.Thread | None = None
+        if background:
+            self.jobs = queue.SimpleQueue()
+            self.thread = threading.Thread(
+                target=self._work, name=f"queue-finalize-{worker_id}", daemon=True
+            )
+            self.thread.start()
 
     def add(self, outcome: _Outcome) -> None:
         if not self.pending:
@@ -427,7 +445,43 @@ class _Finalizer:
     def flush(self) -> None:
         if self.pending:
             outcomes, self.pending = self.pending, []
-            queue_finalize(worker_id=self.worker_id, outcomes=outcomes, result=self.result)
+            self.submit(
+                lambda: queue_finalize(
+                    worker_id=self.worker_id, outcomes=outcomes, result=self.result
+                )
+            )
+
+    def submit(self, job: Callable[[], None]) -> None:
+        if self.error is not None:
+            raise self.error
+        if self.jobs is None:
+            job()
+        else:
+            self.jobs.put(job)
+
+    def close(self) -> None:
+        """Write what is pending and wait for it; raise if a write failed."""
+        try:
+            self.flush()
+        finally:
+            if self.thread is not None:
+                self.jobs.put(None)
+                self.thread.join()
+                self.thread = None
+        if self.error is not None:
+            raise self.error
+
+    def _work(self) -> None:
+        try:
+            while (job := self.jobs.get()) is not None:
+                if self.error is None:
+                    try:
+                        job()
+                    except BaseException as exc:
+                        logger.exception("writing queue results failed")
+                        self.error = exc
+        finally:
+            connection.close()  # this thread's own connection
 
 
 # The common case, every message of a group sent, in one statement on PostgreSQL: the fence
@@ -635,10 +689,13 @@ class _Run:
         if time.monotonic() < self.lease_renew_at:
             return
         lease = settings.MAILPASS_QUEUE_LEASE_SECONDS
-        QueueItem.objects.filter(locked_by=self.worker_id, status=QueueItemStatus.SENDING).update(
-            locked_until=timezone.now() + timedelta(seconds=lease)
-        )
         self.lease_renew_at = time.monotonic() + lease / 2
+        worker_id = self.worker_id
+        self.finalizer.submit(
+            lambda: QueueItem.objects.filter(
+                locked_by=worker_id, status=QueueItemStatus.SENDING
+            ).update(locked_until=timezone.now() + timedelta(seconds=lease))
+        )
 
     def close(self) -> None:
         for smtp in self.connections.values():
@@ -649,23 +706,19 @@ class _Run:
         self.connections.clear()
 
 
-def queue_drain(
-    *,
-    limit: int | None = None,
-    worker_id: str | None = None,
-    on_chunk: Callable[[int], None] | None = None,
-) -> DrainResult:
+def queue_drain(*, limit: int | None = None, worker_id: str | None = None) -> DrainResult:
     """Send due queue items until none is left, ``limit`` items are handled or time is up.
 
     Returns how many were sent, deferred (retry later or send limit) and failed.
     """
     result = DrainResult()
+    worker_id = worker_id or worker_id_make()
+    # Inside a caller's transaction (tests) another connection could not see its rows.
+    background = connection.vendor == "postgresql" and not connection.in_atomic_block
     run = _Run(
-        worker_id=worker_id or worker_id_make(),
-        finalizer=_Finalizer(worker_id="", result=result),
+        worker_id=worker_id,
+        finalizer=_Finalizer(worker_id=worker_id, result=result, background=background),
     )
-    run.finalizer.worker_id = run.worker_id
-    run.lease_renew_at = time.monotonic() + settings.MAILPASS_QUEUE_LEASE_SECONDS / 2
     stop_at = time.monotonic() + DRAIN_MAX_SECONDS
     handled = 0
     try:
@@ -680,11 +733,9 @@ def queue_drain(
             handled += len(claimed)
             _chunk_send(run, claimed)
             run.finalizer.flush()
-            if on_chunk is not None:
-                on_chunk(len(claimed))
     finally:
         run.close()
-        run.finalizer.flush()
+        run.finalizer.close()
     return result
 
 
