@@ -234,3 +234,21 @@ def test_the_command_drains_once_and_prints_counts(alice_provider, smtp_server, 
 
     assert capsys.readouterr().out.strip() == "sent=2 deferred=0 failed=0"
     assert Message.objects.filter(status="queued").count() == 1
+
+
+def test_a_worker_that_lost_its_lease_cannot_mark_the_message_sent(
+    alice_provider, smtp_server, enqueue
+):
+    [message] = enqueue(provider=alice_provider)
+    [stale] = queue_claim(worker_id="slow-worker", size=10)
+    QueueItem.objects.update(locked_by="other-worker")  # another worker took it over
+
+    late = mail.queue.DrainResult()
+    mail.queue.queue_finalize(
+        worker_id="slow-worker", outcomes=[mail.queue._outcome(stale, mail.queue.SENT)], result=late
+    )
+
+    assert late.sent == 0
+    message.refresh_from_db()
+    assert message.status == "sending" and message.sent_at is None
+    assert not MessageEvent.objects.filter(message=message, event_type="sent").exists()
