@@ -14,6 +14,8 @@ from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 MAX_RECIPIENTS = 50
@@ -116,6 +118,7 @@ class TagListField(serializers.ListField):
         super().__init__(**kwargs)
 
 
+@extend_schema_field(OpenApiTypes.OBJECT)
 class MetadataField(serializers.Field):
     """A flat JSON object: string keys; string, number, boolean or null values; <= 4 KiB."""
 
