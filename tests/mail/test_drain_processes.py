@@ -104,6 +104,12 @@ def test_a_real_celery_worker_sends_a_queued_batch_when_kicked(
     alice_provider, smtp_server, enqueue, no_kick, child_env
 ):
     broker = redis.Redis.from_url(CELERY_TEST_BROKER)
+    try:
+        broker.ping()
+    except redis.ConnectionError:
+        if os.environ.get("MAILPASS_TEST_REQUIRE_SERVICES") == "1":
+            raise
+        pytest.skip("no Redis on 127.0.0.1:6379 for a real Celery broker")
     broker.flushdb()
     messages = enqueue(provider=alice_provider, count=20)
     worker = subprocess.Popen(
