@@ -1,6 +1,6 @@
 """The message log and the queue in the Django admin."""
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
@@ -8,6 +8,7 @@ from django.utils.html import format_html
 
 from mail.identifiers import message_id_normalize
 from mail.models import Message, MessageEvent, QueueItem
+from mail.queue import queue_requeue
 from mail.selectors import message_filter_by_tag, message_status_counts, message_tags_recent
 
 # Bodies are shown as source, escaped and cut: the admin page must stay light and must never
@@ -200,6 +201,59 @@ class MessageAdmin(admin.ModelAdmin):
 
 @admin.register(QueueItem)
 class QueueItemAdmin(admin.ModelAdmin):
-    """The queue (issue 4 fills this in: filters, search, requeue action)."""
+    """The queue: what waits, what is being sent, what failed; failed items can be requeued."""
 
-    list_display = ("id", "message", "status", "attempts", "next_attempt_at")
+    list_display = (
+        "id",
+        "message_id_display",
+        "recipient",
+        "provider",
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "locked_by",
+        "short_error",
+    )
+    list_filter = ("status", "provider")
+    search_fields = ("message__to_email", "message__message_id")
+    list_select_related = ("message", "provider")
+    readonly_fields = (
+        "message",
+        "account",
+        "provider",
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "locked_until",
+        "locked_by",
+        "last_error",
+        "created_at",
+        "updated_at",
+    )
+    ordering = ("-id",)
+    actions = ("requeue",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # items are created by the API only
+
+    @admin.display(description="message id", ordering="message__message_id")
+    def message_id_display(self, item: QueueItem) -> str:
+        return item.message.message_id
+
+    @admin.display(description="recipient", ordering="message__to_email")
+    def recipient(self, item: QueueItem) -> str:
+        return item.message.to_email
+
+    @admin.display(description="last error")
+    def short_error(self, item: QueueItem) -> str:
+        return item.last_error[:80]
+
+    @admin.action(description="Requeue selected failed items (attempts reset)")
+    def requeue(self, request: HttpRequest, queryset: QuerySet[QueueItem]) -> None:
+        count = queue_requeue(item_ids=queryset.values_list("pk", flat=True))
+        skipped = queryset.count() - count
+        self.message_user(request, f"{count} item(s) requeued.", messages.SUCCESS)
+        if skipped > 0:
+            self.message_user(
+                request, f"{skipped} item(s) were not failed and were left alone.", messages.WARNING
+            )
