@@ -7,6 +7,7 @@ class MailConfig(AppConfig):
     name = "mail"
 
     def ready(self) -> None:
+        from mail import schema  # noqa: F401  (registers the OpenAPI serializer extension)
         from mail.schedule import queue_drain_schedule_install
 
         post_migrate.connect(

@@ -7,6 +7,7 @@ each item is then checked on its own with ``MessageInputSerializer`` (a bad item
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from mail.serializers import (
@@ -18,16 +19,30 @@ from mail.serializers import (
     MetadataField,
     StrictBooleanField,
     StrictSerializer,
+    SuccessTrueField,
     TagListField,
 )
 
 MAX_BATCH_MESSAGES = 100
 
 
+@extend_schema_field(
+    {
+        # Documented as a message of /send, but any JSON value is accepted here: a bad item
+        # fails alone in the answer (200), it never makes the request a 400.
+        "anyOf": [{"$ref": "#/components/schemas/MessageInputRequest"}, {}],
+        "description": "A message with the fields of POST /send; an item that is not valid "
+        "is answered `failed` with its own error, the others are queued.",
+    }
+)
+class BatchItemInputField(serializers.JSONField):
+    """One item of ``messages``, kept as raw JSON."""
+
+
 class BatchInputSerializer(StrictSerializer):
     # Items stay raw JSON here: each is validated on its own, after the defaults are applied.
     messages = serializers.ListField(
-        child=serializers.JSONField(),
+        child=BatchItemInputField(),
         min_length=1,
         max_length=MAX_BATCH_MESSAGES,
         error_messages={
@@ -89,5 +104,5 @@ class BatchOutputSerializer(serializers.Serializer):
 
 
 class BatchResponseSerializer(serializers.Serializer):
-    success = serializers.BooleanField(default=True)
+    success = SuccessTrueField()
     data = BatchOutputSerializer()

@@ -14,7 +14,6 @@ from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -59,6 +58,11 @@ class StrictCharField(serializers.CharField):
         return super().to_internal_value(data)
 
 
+# The schema says what the fields check, so a generated request that fits it is accepted.
+NO_LINE_BREAKS_PATTERN = "^[^\\r\\n]*$"
+
+
+@extend_schema_field({"type": "string", "pattern": NO_LINE_BREAKS_PATTERN})
 class HeaderTextField(StrictCharField):
     """A string that ends up in a header: no CR/LF."""
 
@@ -68,6 +72,7 @@ class HeaderTextField(StrictCharField):
         return value
 
 
+@extend_schema_field({"type": "string", "format": "email"})
 class AddressField(StrictCharField):
     """One plain email address (``user@example.com``)."""
 
@@ -118,7 +123,18 @@ class TagListField(serializers.ListField):
         super().__init__(**kwargs)
 
 
-@extend_schema_field(OpenApiTypes.OBJECT)
+@extend_schema_field(
+    {
+        "type": "object",
+        "additionalProperties": {
+            "nullable": True,
+            "anyOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"}],
+        },
+        "description": "String keys; string, number, boolean or null values; at most 4 KiB "
+        "as JSON.",
+        "example": {"order_id": "12345"},
+    }
+)
 class MetadataField(serializers.Field):
     """A flat JSON object: string keys; string, number, boolean or null values; <= 4 KiB."""
 
@@ -219,21 +235,52 @@ class SendOutputSerializer(serializers.Serializer):
         return fields
 
 
+# An enum of one boolean would become an enum component per response; the description says
+# it, and the schema fuzzing tests check the value of every answer.
+@extend_schema_field({"type": "boolean", "description": "Always true."})
+class SuccessTrueField(serializers.BooleanField):
+    """``success`` of an answer that worked (documentation of the schema)."""
+
+
+@extend_schema_field({"type": "boolean", "description": "Always false."})
+class SuccessFalseField(serializers.BooleanField):
+    """``success`` of an error (documentation of the schema)."""
+
+
 class SendResponseSerializer(serializers.Serializer):
     """The 200 envelope of POST /send (documentation of the schema)."""
 
-    success = serializers.BooleanField(default=True)
+    success = SuccessTrueField()
     data = SendOutputSerializer()
 
 
+# API.md section 2: every code an answer under /api/ may carry.
+ERROR_CODES = (
+    "VALIDATION_ERROR",
+    "UNAUTHORIZED",
+    "FORBIDDEN",
+    "NOT_FOUND",
+    "METHOD_NOT_ALLOWED",
+    "IDEMPOTENCY_CONFLICT",
+    "PAYLOAD_TOO_LARGE",
+    "UNSUPPORTED_MEDIA_TYPE",
+    "NO_SMTP_PROVIDER",
+    "SEND_LIMIT_EXCEEDED",
+    "RATE_LIMITED",
+    "SEND_FAILED",
+    "SERVICE_UNAVAILABLE",
+    "INTERNAL_ERROR",
+)
+
+
 class ErrorSerializer(serializers.Serializer):
-    code = serializers.CharField()
+    code = serializers.ChoiceField(choices=[(code, code) for code in ERROR_CODES])
     message = serializers.CharField()
-    details = serializers.DictField()
+    details = serializers.DictField(help_text="Always present; {} when there is nothing to add.")
 
 
 class ErrorResponseSerializer(serializers.Serializer):
     """The error envelope of API.md section 2 (documentation of the schema)."""
 
-    success = serializers.BooleanField(default=False)
+    success = SuccessFalseField()
     error = ErrorSerializer()

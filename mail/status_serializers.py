@@ -5,6 +5,7 @@ import datetime
 from rest_framework import serializers
 
 from mail.models import EventType, MessageStatus
+from mail.serializers import SuccessTrueField
 
 
 class UtcDateTimeField(serializers.DateTimeField):
@@ -62,5 +63,5 @@ class StatusOutputSerializer(serializers.Serializer):
 class StatusResponseSerializer(serializers.Serializer):
     """The 200 envelope (documentation of the schema)."""
 
-    success = serializers.BooleanField(default=True)
+    success = SuccessTrueField()
     data = StatusOutputSerializer()

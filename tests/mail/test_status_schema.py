@@ -8,12 +8,13 @@ from drf_spectacular.generators import SchemaGenerator
 def test_the_schema_documents_the_status_endpoint():
     schema = SchemaGenerator().get_schema(request=None, public=True)
     (path,) = [p for p in schema["paths"] if p.startswith("/api/v1/mail/status/")]
+    assert path == "/api/v1/mail/status/{message_id}"
     operation = schema["paths"][path]["get"]
     assert operation["operationId"] == "mail_status"
     (parameter,) = operation["parameters"]
     assert (parameter["name"], parameter["in"]) == ("message_id", "path")
     assert "percent-encoded" in parameter["description"]
-    assert set(operation["responses"]) == {"200", "401", "403", "404", "429"}
+    assert set(operation["responses"]) == {"200", "401", "403", "404", "405", "429", "500", "503"}
     ok = operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
     assert ok.endswith("/StatusResponse")
     components = schema["components"]["schemas"]

@@ -1,0 +1,73 @@
+"""The OpenAPI schema is clean, names the seed's paths and documents every answer."""
+
+import pytest
+from django.core.management import call_command
+from drf_spectacular.generators import SchemaGenerator
+
+
+@pytest.fixture
+def schema(db) -> dict:
+    return SchemaGenerator().get_schema(request=None, public=True)
+
+
+def test_the_schema_generates_without_warnings_and_validates(tmp_path):
+    # --fail-on-warn turns any drf-spectacular warning into an error (SystemExit/exception).
+    call_command(
+        "spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yaml")
+    )
+
+
+def test_the_paths_are_the_seeds_without_a_trailing_slash(schema):
+    assert set(schema["paths"]) == {
+        "/api/v1/mail/send",
+        "/api/v1/mail/send-batch",
+        "/api/v1/mail/status/{message_id}",
+    }
+
+
+@pytest.mark.django_db
+def test_a_trailing_slash_is_still_tolerated(alice_client, alice_provider):
+    body = {"to": "a@example.com", "subject": "Hi", "text": "t"}
+    sent = alice_client.post("/api/v1/mail/send/", body, format="json")
+    assert sent.status_code == 200
+    message_id = sent.json()["data"]["message_id"]
+    batch = alice_client.post("/api/v1/mail/send-batch/", {"messages": [body]}, format="json")
+    assert batch.status_code == 200
+    assert alice_client.get(f"/api/v1/mail/status/{message_id}/").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("path", "method", "statuses"),
+    [
+        ("/api/v1/mail/send", "post", {200, 400, 401, 403, 405, 409, 413, 415, 422, 429, 500, 503}),
+        (
+            "/api/v1/mail/send-batch",
+            "post",
+            {200, 400, 401, 403, 405, 409, 413, 415, 422, 429, 500, 503},
+        ),
+        ("/api/v1/mail/status/{message_id}", "get", {200, 401, 403, 404, 405, 429, 500, 503}),
+    ],
+)
+def test_every_answer_an_endpoint_can_give_is_documented(schema, path, method, statuses):
+    operation = schema["paths"][path][method]
+    assert {int(code) for code in operation["responses"]} == statuses
+    for code, response in operation["responses"].items():
+        ref = response["content"]["application/json"]["schema"]["$ref"]
+        assert ref.endswith("/ErrorResponse") == (int(code) >= 400)
+    assert "Retry-After" in operation["responses"]["429"]["headers"]
+    assert "Retry-After" in operation["responses"]["503"]["headers"]
+    assert operation["security"] == [{"ApiKeyAuth": []}]
+
+
+def test_the_request_bodies_refuse_unknown_fields_and_need_html_or_text(schema):
+    components = schema["components"]["schemas"]
+    message = components["MessageInputRequest"]
+    assert message["additionalProperties"] is False
+    assert [branch["required"] for branch in message["anyOf"]] == [["html"], ["text"]]
+    assert message["properties"]["to"]["format"] == "email"
+    assert components["BatchInputRequest"]["additionalProperties"] is False
+    send = schema["paths"]["/api/v1/mail/send"]["post"]
+    (idempotency,) = [p for p in send["parameters"] if p["name"] == "Idempotency-Key"]
+    assert idempotency["schema"] == {"type": "string", "minLength": 1, "maxLength": 255}
+    example = send["requestBody"]["content"]["application/json"]["examples"]
+    assert next(iter(example.values()))["value"]["subject"] == "Order Confirmation"
