@@ -27,6 +27,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.harness import Sink, database_recreate  # noqa: E402  (run as a script)
+
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/mailpass_bench_drain"
 # Client CPU per message (ms), per phase: what the drainer spends beyond the bare backend is
 # its database work, whatever else runs on the box.
@@ -36,83 +40,6 @@ HTML = (
     + "<p>x</p>" * 40
     + "</body></html>"
 )
-
-
-# --- the counting sink (its own process) ------------------------------------------------------
-
-
-def _sink_main(port_queue, command_pipe) -> None:
-    import asyncio  # noqa: F401  (aiosmtpd runs its own loop in a thread)
-    import collections
-    import threading
-
-    from aiosmtpd.controller import Controller
-
-    counts: collections.Counter = collections.Counter()
-    lock = threading.Lock()
-
-    class Handler:
-        async def handle_DATA(self, server, session, envelope):
-            content = envelope.original_content or envelope.content
-            start = content.find(b"Message-ID:")
-            end = content.find(b"\r\n", start)
-            with lock:
-                counts[content[start + 11 : end].strip()] += 1
-            return "250 2.0.0 OK"
-
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    controller = Controller(Handler(), hostname="127.0.0.1", port=port)
-    controller.start()
-    port_queue.put(port)
-    while True:
-        command = command_pipe.recv()
-        if command == "stop":
-            break
-        with lock:
-            snapshot = dict(counts)
-            if command == "reset":
-                counts.clear()
-        command_pipe.send(
-            (
-                sum(snapshot.values()),
-                len(snapshot),
-                sum(1 for c in snapshot.values() if c > 1),
-                time.process_time(),
-            )
-        )
-    controller.stop()
-
-
-class Sink:
-    def __init__(self, ctx) -> None:
-        port_queue = ctx.Queue()
-        self._pipe, child_pipe = ctx.Pipe()
-        self.process = ctx.Process(target=_sink_main, args=(port_queue, child_pipe), daemon=True)
-        self.process.start()
-        self.port = port_queue.get(timeout=30)
-        self._cpu = 0.0
-        self.cpu_ms_per_message: list[float] = []
-
-    def read(self, *, reset: bool = True) -> tuple[int, int, int]:
-        """(messages, distinct Message-IDs, ids seen more than once), then start counting anew.
-
-        Also notes the sink's own CPU per message since the last read: when it nears the time
-        per message of a phase, the sink is the bottleneck, not the sender.
-        """
-        self._pipe.send("reset" if reset else "read")
-        total, distinct, duplicated, cpu = self._pipe.recv()
-        if total:
-            self.cpu_ms_per_message.append(1000 * (cpu - self._cpu) / total)
-        self._cpu = cpu
-        return total, distinct, duplicated
-
-    def stop(self) -> None:
-        self._pipe.send("stop")
-        self.process.join(timeout=10)
 
 
 # --- Django in this process and in drainers ----------------------------------------------------
@@ -157,15 +84,6 @@ def _drainer_main(database_url, data_dir, ready, start, results, profile_dir) ->
         Path(profile_dir, "drain-1.html").write_text(profiler.output_html())
         Path(profile_dir, "drain-1.txt").write_text(profiler.output_text(show_all=False))
     results.put((result.sent, result.deferred, result.failed, elapsed, cpu))
-
-
-def _database_recreate(database_url: str) -> None:
-    import psycopg
-
-    base, _, name = database_url.rpartition("/")
-    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
 
 
 # --- the measurements -------------------------------------------------------------------------
@@ -263,7 +181,7 @@ def main() -> None:
     data_dir = tempfile.mkdtemp(prefix="mailpass-bench-")
     ctx = multiprocessing.get_context("spawn")
 
-    _database_recreate(database_url)
+    database_recreate(database_url)
     _django_setup(database_url, data_dir)
     from django.contrib.auth import get_user_model
     from django.core.management import call_command

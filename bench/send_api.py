@@ -22,11 +22,8 @@ import json
 import multiprocessing as mp
 import os
 import shutil
-import signal
 import smtplib
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,8 +31,18 @@ from email.message import EmailMessage
 from email.utils import formataddr, formatdate, make_msgid
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-PYTHON = sys.executable
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.harness import (  # noqa: E402  (run as a script from the repository root)
+    Sink,
+    database_recreate,
+    free_port,
+    gunicorn_start,
+    process_group_stop,
+    service_env,
+    service_prepare,
+    wait_for_port,
+)
 
 MESSAGE = {
     "to": "user@example.com",
@@ -53,120 +60,6 @@ MESSAGE = {
     "track_opens": False,
     "track_clicks": False,
 }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_port(port: int, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"nothing answers on 127.0.0.1:{port}")
-
-
-# --- the SMTP sink ----------------------------------------------------------------------------
-
-
-def sink_main(port: int, counter, ready) -> None:
-    """aiosmtpd that accepts and counts every message, nothing else."""
-    import asyncio
-
-    from aiosmtpd.controller import Controller
-
-    class Counting:
-        async def handle_DATA(self, server, session, envelope):
-            with counter.get_lock():
-                counter.value += 1
-            return "250 2.0.0 OK"
-
-    controller = Controller(Counting(), hostname="127.0.0.1", port=port)
-    controller.start()
-    ready.set()
-    try:
-        asyncio.run(asyncio.sleep(10**9))
-    finally:
-        controller.stop()
-
-
-# --- the service ------------------------------------------------------------------------------
-
-
-def service_env(database_url: str, data_dir: str, cache_url: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        DATABASE_URL=database_url,
-        MAILPASS_DATA_DIR=data_dir,
-        CACHE_URL=cache_url,
-        # The per-key API rate limit protects the service; the benchmark measures past it.
-        MAILPASS_API_RATE="100000000/min",
-        LOG_LEVEL="WARNING",
-        DEBUG="0",
-        PYTHONPATH=str(ROOT),
-    )
-    env.pop("CELERY_BROKER_URL", None)
-    return env
-
-
-def database_recreate(database_url: str) -> None:
-    import psycopg
-
-    base, _, name = database_url.rpartition("/")
-    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-
-SETUP_SCRIPT = """
-import django
-django.setup()
-from accounts.services import api_key_create, account_get_or_create
-from providers.services import provider_create
-user = account_get_or_create(username="bench", create=True)
-provider_create(account=user, name="sink", host="127.0.0.1", port={port}, security="none",
-                from_email="support@yourdomain.com", from_name="Your App", make_default=True)
-print(api_key_create(account=user).plain_key)
-"""
-
-
-def service_prepare(env: dict[str, str], sink_port: int) -> str:
-    """Migrate the fresh database, create the account, key and provider; return the key."""
-    run = {"cwd": ROOT, "env": env, "check": True, "capture_output": True, "text": True}
-    subprocess.run([PYTHON, "manage.py", "migrate", "--noinput"], **run)
-    env = {**env, "DJANGO_SETTINGS_MODULE": "mailpass.settings"}
-    out = subprocess.run([PYTHON, "-c", SETUP_SCRIPT.format(port=sink_port)], **{**run, "env": env})
-    return out.stdout.strip().splitlines()[-1]
-
-
-def gunicorn_start(env: dict[str, str], port: int, workers: int, threads: int):
-    command = [
-        PYTHON,
-        "-m",
-        "gunicorn",
-        "mailpass.wsgi:application",
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--workers",
-        str(workers),
-        "--threads",
-        str(threads),
-        "--worker-class",
-        "gthread" if threads > 1 else "sync",
-        "--keep-alive",
-        "30",
-        "--log-level",
-        "warning",
-    ]
-    process = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
-    wait_for_port(port)
-    return process
 
 
 # --- the clients ------------------------------------------------------------------------------
@@ -297,11 +190,9 @@ def main() -> int:
             args.cache = "locmemcache://bench"
     client_counts = [int(n) for n in args.clients.split(",")]
 
-    sink_port, api_port = free_port(), free_port()
-    counter, ready = mp.Value("q", 0), mp.Event()
-    sink = mp.Process(target=sink_main, args=(sink_port, counter, ready), daemon=True)
-    sink.start()
-    ready.wait(10)
+    api_port = free_port()
+    sink = Sink(mp.get_context())
+    sink_port = sink.port
     data_dir = tempfile.mkdtemp(prefix="mailpass-bench-")
     database_recreate(args.database)
     env = service_env(args.database, data_dir, args.cache)
@@ -326,13 +217,13 @@ def main() -> int:
                     ("api", api_client_main, (api_port, key)),
                     ("raw", raw_client_main, (sink_port,)),
                 ):
-                    before = counter.value
+                    sink.read()
                     got, failed = drive_once(target, target_args, clients, slice_seconds)
                     latencies, errors, delivered = runs[mode]
                     runs[mode] = (
                         latencies + got,
                         errors + failed,
-                        delivered + counter.value - before,
+                        delivered + sink.read()[0],
                     )
             api = summarize(runs["api"][0], runs["api"][1], args.duration)
             api["delivered"] = runs["api"][2]
@@ -340,9 +231,8 @@ def main() -> int:
             raw["delivered"] = runs["raw"][2]
             rows.append((clients, api, raw))
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
-        sink.terminate()
+        process_group_stop(server)
+        sink.stop()
         shutil.rmtree(data_dir, ignore_errors=True)
 
     print(
