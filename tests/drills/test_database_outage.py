@@ -1,0 +1,104 @@
+"""Drill: PostgreSQL goes away under a running service, and comes back (API.md section 2).
+
+The service (gunicorn, a subprocess) runs against a private PostgreSQL cluster that the test
+stops and starts; the shared server is never touched.
+"""
+
+import socket
+import threading
+
+import pytest
+
+from tests.drills.service_process import MailPassService, service_env
+
+pytestmark = [pytest.mark.drill, pytest.mark.slow]
+
+STATUS_PATH = "/api/v1/mail/status/%3Cnever-sent%40mailpass.im%3E"
+
+
+def assert_service_unavailable(answer) -> None:
+    assert answer.status == 503, answer.body
+    assert answer.json == {
+        "success": False,
+        "error": {
+            "code": "SERVICE_UNAVAILABLE",
+            "message": "The service is temporarily unavailable.",
+            "details": {},
+        },
+    }
+    assert answer.headers["Content-Type"] == "application/json"
+    assert answer.headers["Retry-After"].isdigit()
+
+
+def test_it_answers_503_while_postgresql_is_down_and_recovers_without_a_restart(drill_factory):
+    drill = drill_factory()
+    service = drill.service
+    before = service.request("GET", STATUS_PATH, key=drill.key)
+    assert before.status != 503 and before.json["success"] is False  # unknown id, not an outage
+    worker_pids = service.process.pid
+
+    drill.postgres.stop()
+    # The first request finds the worker's persistent connection broken, the next ones cannot
+    # connect at all; both are the envelope, and quickly (the port refuses at once).
+    for _ in range(3):
+        answer = service.request("GET", STATUS_PATH, key=drill.key, timeout=15)
+        assert_service_unavailable(answer)
+        assert answer.seconds < 3
+    assert_service_unavailable(service.request("GET", STATUS_PATH, key="mp_live_" + "x" * 43))
+    health = service.request("GET", "/healthz")
+    assert health.status == 503
+    assert health.json["database"] == "down"
+
+    drill.postgres.start()
+    after = service.request("GET", STATUS_PATH, key=drill.key)
+    assert after.status == before.status
+    assert after.json == before.json
+    assert service.request("GET", "/healthz").status == 200
+    assert service.process.pid == worker_pids and service.process.poll() is None
+    assert "Traceback" not in service.log()
+
+
+@pytest.fixture
+def silent_database():
+    """A TCP port that accepts connections and never says a word: a hung database server."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                accepted.append(listener.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield listener.getsockname()[1]
+    stop.set()
+    thread.join()
+    for conn in accepted:
+        conn.close()
+    listener.close()
+
+
+def test_it_answers_503_within_the_connect_timeout_when_postgresql_hangs(silent_database, tmp_path):
+    env = service_env(
+        database_url=f"postgres://postgres@127.0.0.1:{silent_database}/mailpass",
+        data_dir=str(tmp_path),
+        SECRET_KEY="drill-" + "k" * 40,
+        DATABASE_CONNECT_TIMEOUT="2",
+    )
+    service = MailPassService(env).start()
+    try:
+        answer = service.request("GET", STATUS_PATH, key="mp_live_" + "x" * 43, timeout=30)
+        assert_service_unavailable(answer)
+        assert answer.seconds < 4.5  # connect_timeout 2 s, not gunicorn's 60 s worker timeout
+        health = service.request("GET", "/healthz", timeout=30)
+        assert health.status == 503
+        assert health.seconds < 4.5
+    finally:
+        service.stop()
