@@ -108,6 +108,12 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Cache: the per-key API rate limit lives here. Redis in production, local memory otherwise.
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://mailpass")}
+if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+    # redis-py waits forever by default; a hung Redis must not hang every API request.
+    CACHES["default"].setdefault("OPTIONS", {}).update(
+        socket_connect_timeout=env.float("CACHE_TIMEOUT_SECONDS", default=1.0),
+        socket_timeout=env.float("CACHE_TIMEOUT_SECONDS", default=1.0),
+    )
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
