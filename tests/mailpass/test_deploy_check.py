@@ -21,9 +21,7 @@ def production_env(tmp_path, **overrides: str) -> dict[str, str]:
         SECURE_SSL_REDIRECT="1",
         SECURE_HSTS_SECONDS="31536000",
         ALLOWED_HOSTS="mail.example.com",
-        DATABASE_URL=os.environ.get(
-            "DATABASE_URL", "postgres://postgres@127.0.0.1:5432/mailpass"
-        ),
+        DATABASE_URL=os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/mailpass"),
         MAILPASS_DATA_DIR=str(tmp_path),
     )
     env.update(overrides)
