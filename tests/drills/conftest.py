@@ -87,7 +87,9 @@ def drill_factory(private_postgres, drill_template) -> Iterator[Callable[..., Dr
     """
     drills: list[Drill] = []
 
-    def start(*, smtp_server=None, provider_timeout: float = 5.0, **extra_env: str) -> Drill:
+    def start(
+        *, smtp_server=None, provider_timeout: float = 5.0, workers: int = 1, **extra_env: str
+    ) -> Drill:
         if not private_postgres.is_running:
             private_postgres.start()
         database = f"drill_{next(_DATABASE_NUMBERS)}_{secrets.token_hex(3)}"
@@ -99,7 +101,7 @@ def drill_factory(private_postgres, drill_template) -> Iterator[Callable[..., Dr
             SECRET_KEY=DRILL_SECRET_KEY,
             **extra_env,
         )
-        service = MailPassService(env)
+        service = MailPassService(env, workers=workers)
         key = service.manage("create_api_key", "alice", "--create-user").stdout.strip()
         provider_id = None
         if smtp_server is not None:
