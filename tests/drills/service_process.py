@@ -115,7 +115,9 @@ class MailPassService:
                 return self
             except OSError:
                 time.sleep(0.2)
-        raise RuntimeError(f"gunicorn did not answer within 60 s:\n{self.log()}")
+        log = self.log()
+        self.stop()
+        raise RuntimeError(f"gunicorn did not answer within 60 s:\n{log}")
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
@@ -127,9 +129,10 @@ class MailPassService:
                 self.process.wait()
         if getattr(self, "_log", None):
             self._log.close()
+        self.log_path.unlink(missing_ok=True)
 
     def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def request(
         self,
