@@ -122,7 +122,7 @@ def test_a_send_during_the_outage_answers_503_and_sends_and_stores_nothing(
     first = send(drill)
     assert first.status == 200, first.body
 
-    drill.postgres.stop()
+    drill.postgres.stop(mode="fast")  # a clean shutdown: the crash case is the next drill
     during = send(drill)
     assert_service_unavailable(during)
     assert during.seconds < 3
@@ -138,6 +138,29 @@ def test_a_send_during_the_outage_answers_503_and_sends_and_stores_nothing(
         last.json["data"]["message_id"],
     }
     assert sorted(m.message_id for m in smtp_server.messages) == sorted(m for m, _ in stored)
+
+
+def test_a_send_answered_as_sent_is_still_sent_after_postgresql_crashes(drill_factory, smtp_server):
+    """A 200 "sent" is a promise: the stored status must survive a crash right after it.
+
+    Fails while the result of a send is committed with ``synchronous_commit = off``: PostgreSQL
+    then answers COMMIT before the WAL is flushed, an immediate stop (a crash, an OOM kill, a
+    failover) loses it, and the row stays ``sending`` for good (no reconciler touches single
+    sends), while the caller was told ``sent``.
+    """
+    drill = drill_factory(smtp_server=smtp_server)
+    for _ in range(3):
+        answer = send(drill)
+        assert answer.status == 200, answer.body
+        drill.postgres.stop(mode="immediate")
+        drill.postgres.start()
+        (status,) = drill.rows(
+            "SELECT status FROM mail_message WHERE message_id = %s",
+            (answer.json["data"]["message_id"],),
+        )[0]
+        assert status == "sent", (
+            "the caller was told 'sent'; after the crash the row says " + status
+        )
 
 
 def test_an_outage_while_smtp_is_in_flight_keeps_the_row_and_sends_once(drill_factory, smtp_server):
