@@ -7,7 +7,9 @@ is made once too, and each drill gets a fresh copy of it, so drills never see ea
 import os
 import secrets
 import shutil
+import socket
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import count
@@ -126,3 +128,30 @@ def _create_provider(service: MailPassService, smtp_server, timeout: float) -> i
         username="alice", host=smtp_server.host, port=int(smtp_server.port), timeout=timeout
     )
     return int(service.manage("shell", "-c", script).stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A loopback port that accepts TCP connections and never says a word: a hung server."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(listener.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield listener.getsockname()[1]
+    stop.set()
+    thread.join()
+    for conn in held:
+        conn.close()
+    listener.close()

@@ -46,3 +46,27 @@ def test_a_batch_is_queued_while_redis_is_down_and_the_drain_sends_it_once(
     again = drill.service.manage("process_mail_queue")
     assert "sent=0" in again.stdout
     assert len(smtp_server.messages) == 3
+
+
+def test_a_batch_is_queued_promptly_when_redis_hangs(drill_factory, smtp_server, silent_port):
+    """Redis accepts connections and never answers (overloaded, half-partitioned)."""
+    drill = drill_factory(
+        smtp_server=smtp_server,
+        CELERY_BROKER_URL=f"redis://127.0.0.1:{silent_port}/0",
+        CELERY_TASK_ALWAYS_EAGER="0",
+    )
+    batch = {"messages": [{"to": "user@example.com", "subject": "Hi", "text": "Hello"}]}
+    answer = drill.service.request(
+        "POST", "/api/v1/mail/send-batch", key=drill.key, body=batch, timeout=60
+    )
+    if answer.status == 501:
+        pytest.skip("POST /send-batch is not implemented on this branch yet")
+    assert answer.status == 200, answer.body
+    assert answer.json["data"]["queued"] == 1
+    # Two publish attempts of at most CELERY_BROKER_SOCKET_TIMEOUT (3 s) each, not forever.
+    assert answer.seconds < 10
+    health = drill.service.request("GET", "/healthz", timeout=60)
+    assert (health.status, health.json["broker"]) == (200, "down")
+    assert health.seconds < 6
+    assert "sent=1" in drill.service.manage("process_mail_queue").stdout
+    assert len(smtp_server.messages) == 1

@@ -4,7 +4,6 @@ The service (gunicorn, a subprocess) runs against a private PostgreSQL cluster t
 stops and starts; the shared server is never touched.
 """
 
-import socket
 import threading
 import time
 
@@ -59,36 +58,9 @@ def test_it_answers_503_while_postgresql_is_down_and_recovers_without_a_restart(
     assert "Traceback" not in service.log()
 
 
-@pytest.fixture
-def silent_database():
-    """A TCP port that accepts connections and never says a word: a hung database server."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(64)
-    accepted: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        listener.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                accepted.append(listener.accept()[0])
-            except OSError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield listener.getsockname()[1]
-    stop.set()
-    thread.join()
-    for conn in accepted:
-        conn.close()
-    listener.close()
-
-
-def test_it_answers_503_within_the_connect_timeout_when_postgresql_hangs(silent_database, tmp_path):
+def test_it_answers_503_within_the_connect_timeout_when_postgresql_hangs(silent_port, tmp_path):
     env = service_env(
-        database_url=f"postgres://postgres@127.0.0.1:{silent_database}/mailpass",
+        database_url=f"postgres://postgres@127.0.0.1:{silent_port}/mailpass",
         data_dir=str(tmp_path),
         SECRET_KEY="drill-" + "k" * 40,
         DATABASE_CONNECT_TIMEOUT="2",

@@ -4,8 +4,6 @@ In-process: the failure is the SMTP server's, so the real aiosmtpd server (delay
 and a socket that never greets are enough; the service runs its real code on real PostgreSQL.
 """
 
-import socket
-import threading
 import time
 
 import pytest
@@ -46,37 +44,10 @@ def test_a_send_fails_within_the_timeout_when_the_provider_delays_its_data_reply
     assert 0.9 <= seconds < 2.5  # the 1 s timeout, not the server's 3 s
 
 
-@pytest.fixture
-def silent_smtp_port():
-    """A port that accepts TCP connections and never sends the SMTP greeting."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(16)
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        listener.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                held.append(listener.accept()[0])
-            except OSError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield listener.getsockname()[1]
-    stop.set()
-    thread.join()
-    for conn in held:
-        conn.close()
-    listener.close()
-
-
 def test_a_send_fails_within_the_timeout_when_the_provider_never_greets(
-    alice, alice_client, silent_smtp_port
+    alice, alice_client, silent_port
 ):
-    SmtpProviderFactory(account=alice, host="127.0.0.1", port=silent_smtp_port, timeout=1)
+    SmtpProviderFactory(account=alice, host="127.0.0.1", port=silent_port, timeout=1)
     response, seconds = post_send(alice_client)
     assert_send_failed_and_stored(response)
     assert 0.9 <= seconds < 2.5
