@@ -8,7 +8,7 @@ never for an SMTP conversation. Providers without limits take no lock at all.
 
 import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.db import transaction
 from django.db.models import Count, Min
@@ -49,7 +49,7 @@ class LimitState:
             "window": self.window,
             "limit": self.limit,
             "remaining": self.remaining,
-            "reset_at": self.reset_at.astimezone(timezone.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "reset_at": self.reset_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         }
 
 
@@ -58,35 +58,54 @@ def send_limit_reserve(*, provider: SmtpProvider, count: int = 1) -> LimitState 
 
     Must run inside ``transaction.atomic()``; the caller then stamps ``limit_counted_at`` on
     the messages it sends in that same transaction. Raises ``SendLimitExceeded`` (nothing is
-    taken) when a window is full. Returns the tightest window after the reservation.
+    taken) when a window is full, naming the window that frees last. Returns the tightest
+    window after the reservation.
     """
+    if count < 1:
+        raise ValueError("count must be at least 1")
     if provider.hourly_limit is None and provider.daily_limit is None:
         return None
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("send_limit_reserve must run inside transaction.atomic()")
     from mail.models import Message  # mail depends on providers, not the reverse
 
+    # The lock serializes count-and-stamp per provider. The COUNTs below are new statements,
+    # so under READ COMMITTED they see every slot the previous lock holder committed.
     SmtpProvider.objects.select_for_update().filter(pk=provider.pk).values_list("pk").first()
     now = timezone.now()
     tightest: LimitState | None = None
+    exceeded: LimitState | None = None
     for window, field, length in WINDOWS:
         limit = getattr(provider, field)
         if limit is None:
             continue
-        counted = Message.objects.filter(
+        in_window = Message.objects.filter(
             provider_id=provider.pk, limit_counted_at__gt=now - length
-        ).aggregate(used=Count("id"), oldest=Min("limit_counted_at"))
+        )
+        counted = in_window.aggregate(used=Count("id"), oldest=Min("limit_counted_at"))
         used = counted["used"]
-        oldest = counted["oldest"] or now
-        reset_at = oldest + length
         if used + count > limit:
+            # ``count`` slots are free once the (used + count - limit) oldest slots expire.
+            freeing = used + count - limit
+            if count > limit:
+                reset_at = now + length  # never fits; say when the window is empty at least
+            else:
+                stamps = in_window.order_by("limit_counted_at").values_list(
+                    "limit_counted_at", flat=True
+                )
+                reset_at = stamps[freeing - 1] + length
             state = LimitState(window, limit, max(0, limit - used), reset_at)
-            raise SendLimitExceeded(
-                f"The provider's {window} send limit of {limit} messages is reached.",
-                details=state.details(),
-                headers={"Retry-After": str(state.retry_after_seconds), **state.headers()},
-            )
+            if exceeded is None or state.reset_at > exceeded.reset_at:
+                exceeded = state
+            continue
+        reset_at = (counted["oldest"] or now) + length
         state = LimitState(window, limit, limit - used - count, reset_at)
         if tightest is None or state.remaining < tightest.remaining:
             tightest = state
+    if exceeded is not None:
+        raise SendLimitExceeded(
+            f"The provider's {exceeded.window} send limit of {exceeded.limit} messages is reached.",
+            details=exceeded.details(),
+            headers={"Retry-After": str(exceeded.retry_after_seconds), **exceeded.headers()},
+        )
     return tightest

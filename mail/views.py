@@ -1,21 +1,89 @@
 """The Mail Send API (API.md sections 3 to 5): one ViewSet, one service call per action."""
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from mailpass.api import error_body
+from mail.idempotency import HEADER as IDEMPOTENCY_HEADER
+from mail.idempotency import idempotency_key_read, idempotent_respond
+from mail.serializers import (
+    ErrorResponseSerializer,
+    MessageInputSerializer,
+    SendOutputSerializer,
+    SendResponseSerializer,
+)
+from mail.services import message_send
+from mailpass.api import error_body, success_body
+from mailpass.errors import SendFailed
 
 
 def _not_implemented() -> Response:
     return Response(error_body("NOT_IMPLEMENTED", "This endpoint is not available yet."), 501)
 
 
+def _error(description: str) -> OpenApiResponse:
+    return OpenApiResponse(ErrorResponseSerializer, description=description)
+
+
+IDEMPOTENCY_PARAMETER = OpenApiParameter(
+    IDEMPOTENCY_HEADER,
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    description="1..255 characters; the same key and body within 24 h replays the first answer.",
+)
+
+
 class MailViewSet(viewsets.ViewSet):
     """POST /send, POST /send-batch, GET /status/{message_id}."""
 
+    @extend_schema(
+        operation_id="mail_send",
+        summary="Send one email now through the default SMTP provider",
+        request=MessageInputSerializer,
+        parameters=[IDEMPOTENCY_PARAMETER],
+        responses={
+            200: SendResponseSerializer,
+            400: _error("VALIDATION_ERROR (field errors in details)"),
+            401: _error("UNAUTHORIZED"),
+            403: _error("FORBIDDEN"),
+            409: _error("IDEMPOTENCY_CONFLICT"),
+            413: _error("PAYLOAD_TOO_LARGE"),
+            415: _error("UNSUPPORTED_MEDIA_TYPE"),
+            422: _error("NO_SMTP_PROVIDER"),
+            429: _error("SEND_LIMIT_EXCEEDED or RATE_LIMITED, with Retry-After"),
+            500: _error("SEND_FAILED (details.message_id names the stored message)"),
+        },
+    )
     def send(self, request: Request) -> Response:
-        return _not_implemented()
+        key = idempotency_key_read(request.headers)
+        serializer = MessageInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        headers: dict[str, str] = {}
+
+        def respond() -> tuple[int, dict]:
+            try:
+                result = message_send(
+                    account=request.user,
+                    data=serializer.validated_data,
+                    is_test=request.auth.is_test,
+                )
+            except SendFailed as exc:
+                # Stored with the key like a success: the message exists, as "failed".
+                return exc.status, error_body(exc.code, exc.message, exc.details)
+            if result.limit is not None:
+                headers.update(result.limit.headers())
+            return 200, success_body(SendOutputSerializer(result.message).data)
+
+        status, body = idempotent_respond(
+            account_id=request.user.pk,
+            key=key,
+            scope=request.path.rstrip("/"),
+            payload=request.data,
+            respond=respond,
+        )
+        return Response(body, status=status, headers=headers)
 
     def send_batch(self, request: Request) -> Response:
         return _not_implemented()

@@ -1,0 +1,142 @@
+"""Idempotency-Key (API.md section 3): run a request's work once per key, replay its answer.
+
+``idempotent_respond`` wraps "answer this request" for one account and key. The first request
+claims the key with an INSERT (the unique constraint on account+key decides between
+concurrent requests), runs, and stores the (status, body) it answered. A later request with the
+same key and the same JSON body on the same endpoint gets that answer back and runs nothing;
+with another body it is a 409. Only answers that ``respond`` *returns* are stored; when it
+raises (400, 422, 429...), the claim is dropped so the caller can fix the request and retry
+with the same key. A second request arriving while the first still runs is answered 409
+(with ``Retry-After``) and runs nothing.
+"""
+
+import hashlib
+import json
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from mail.models import IdempotencyRecord
+from mailpass.errors import IdempotencyConflict, ValidationFailed
+
+HEADER = "Idempotency-Key"
+MAX_KEY_CHARS = 255
+# A claim still without an answer after this long belongs to a request that died (the SMTP
+# timeout bounds a live one far below it); a retry may then run again. Delivery is
+# at-least-once in that case, as with any SMTP client that lost its connection after DATA.
+ABANDONED_AFTER = timedelta(minutes=10)
+
+Answer = tuple[int, dict[str, Any]]
+
+
+def idempotency_key_read(headers: Any) -> str | None:
+    """The ``Idempotency-Key`` header, None when absent; 1..255 characters else 400."""
+    key = headers.get(HEADER)
+    if key is None:
+        return None
+    if not 1 <= len(key) <= MAX_KEY_CHARS:
+        message = f"Must be 1 to {MAX_KEY_CHARS} characters long."
+        raise ValidationFailed(f"{HEADER}: {message}", details={HEADER: [message]})
+    return key
+
+
+def idempotency_request_hash(*, scope: str, payload: Any) -> str:
+    """SHA-256 of the endpoint and the canonical JSON of the body (key order, spacing ignored)."""
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(f"{scope}\n{canonical}".encode()).hexdigest()
+
+
+def _claim(*, account_id: int, key: str, request_hash: str) -> IdempotencyRecord | None:
+    """Our new claim, or None when the key is already held (the existing record is re-read)."""
+    try:
+        with transaction.atomic():
+            return IdempotencyRecord.objects.create(
+                account_id=account_id, key=key, request_hash=request_hash
+            )
+    except IntegrityError:
+        return None
+
+
+def _take_over(*, record: IdempotencyRecord, request_hash: str) -> IdempotencyRecord | None:
+    """Reuse an expired or abandoned record; compare-and-swap so only one request wins."""
+    now = timezone.now()
+    changed = IdempotencyRecord.objects.filter(pk=record.pk, created_at=record.created_at).update(
+        request_hash=request_hash, response_status=None, response_body=None, created_at=now
+    )
+    if not changed:
+        return None
+    record.request_hash, record.response_status, record.response_body = request_hash, None, None
+    record.created_at = now
+    return record
+
+
+def idempotent_respond(
+    *,
+    account_id: int,
+    key: str | None,
+    scope: str,
+    payload: Any,
+    respond: Callable[[], Answer],
+) -> Answer:
+    """``respond()`` once per (account, key); its answer replayed for the TTL.
+
+    ``scope`` names the endpoint (its path), so one key cannot replay another endpoint's
+    answer. Raises ``IdempotencyConflict`` for another body, or while the first runs.
+    """
+    if key is None:
+        return respond()
+    request_hash = idempotency_request_hash(scope=scope, payload=payload)
+    ttl = timedelta(hours=settings.MAILPASS_IDEMPOTENCY_TTL_HOURS)
+    record = None
+    for _ in range(3):  # a lost compare-and-swap or a vanished record: look again
+        record = _claim(account_id=account_id, key=key, request_hash=request_hash)
+        if record is not None:
+            break
+        existing = IdempotencyRecord.objects.filter(account_id=account_id, key=key).first()
+        if existing is None:
+            continue  # dropped by its owner between our INSERT and SELECT
+        age = timezone.now() - existing.created_at
+        if age > ttl or (existing.response_status is None and age > ABANDONED_AFTER):
+            record = _take_over(record=existing, request_hash=request_hash)
+            if record is not None:
+                break
+            continue
+        if existing.request_hash != request_hash:
+            raise IdempotencyConflict(
+                f"This {HEADER} was already used with a different request body.",
+                details={"idempotency_key": key},
+            )
+        if existing.response_status is None:
+            raise IdempotencyConflict(
+                f"A request with this {HEADER} is still being processed; retry shortly.",
+                details={"idempotency_key": key, "in_progress": True},
+                headers={"Retry-After": "1"},
+            )
+        return existing.response_status, existing.response_body
+    if record is None:
+        raise IdempotencyConflict(
+            f"A request with this {HEADER} is still being processed; retry shortly.",
+            details={"idempotency_key": key, "in_progress": True},
+            headers={"Retry-After": "1"},
+        )
+
+    try:
+        status, body = respond()
+    except BaseException:
+        IdempotencyRecord.objects.filter(pk=record.pk, response_status__isnull=True).delete()
+        raise
+    IdempotencyRecord.objects.filter(pk=record.pk).update(
+        response_status=status, response_body=body
+    )
+    return status, body
+
+
+def idempotency_records_purge() -> int:
+    """Delete records older than the TTL (a periodic job may call this); returns how many."""
+    cutoff = timezone.now() - timedelta(hours=settings.MAILPASS_IDEMPOTENCY_TTL_HOURS)
+    deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=cutoff).delete()
+    return deleted

@@ -1,0 +1,239 @@
+"""Input and output of the mail endpoints (API.md section 3), with strict types.
+
+DRF's fields coerce (``123`` becomes ``"123"``, ``"true"`` becomes ``True``); the contract says
+a wrong type is a VALIDATION_ERROR for that field, so the fields here accept exactly the JSON
+type they document. ``null`` is a wrong type too: an optional field is omitted, not nulled.
+
+Addresses (``to``, ``cc``, ``bcc``, ``from_email``, ``reply_to``) are plain addresses
+(``user@example.com``) checked with Django's ``validate_email``; display-name forms
+(``"Name" <user@example.com>``) are refused, the sender's name goes in ``from_name``.
+"""
+
+import json
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import validate_email
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+MAX_RECIPIENTS = 50
+MAX_SUBJECT_CHARS = 998
+MAX_TAGS = 10
+MAX_TAG_CHARS = 100
+MAX_METADATA_BYTES = 4096
+MAX_ADDRESS_CHARS = 254
+MAX_NAME_CHARS = 255
+
+# Fields the batch endpoint may set once at the top level for every item that omits them.
+BATCH_DEFAULT_FIELDS = (
+    "from_email",
+    "from_name",
+    "reply_to",
+    "tags",
+    "metadata",
+    "track_opens",
+    "track_clicks",
+)
+
+
+def _reject_line_breaks(value: str) -> None:
+    # A CR or LF in a header would let a caller add headers (or recipients) of their own.
+    if "\r" in value or "\n" in value:
+        raise serializers.ValidationError("Must not contain line breaks (CR or LF).")
+
+
+class StrictCharField(serializers.CharField):
+    """A JSON string and nothing else; whitespace is kept as sent."""
+
+    default_error_messages = {"invalid": "Must be a string."}
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("trim_whitespace", False)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class HeaderTextField(StrictCharField):
+    """A string that ends up in a header: no CR/LF."""
+
+    def to_internal_value(self, data: Any) -> str:
+        value = super().to_internal_value(data)
+        _reject_line_breaks(value)
+        return value
+
+
+class AddressField(StrictCharField):
+    """One plain email address (``user@example.com``)."""
+
+    default_error_messages = {"address": "Enter a valid email address."}
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("max_length", MAX_ADDRESS_CHARS)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> str:
+        value = super().to_internal_value(data)
+        _reject_line_breaks(value)
+        try:
+            validate_email(value)
+        except DjangoValidationError:
+            self.fail("address")
+        return value
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """``true`` or ``false``; not ``"true"``, ``1`` or ``"on"``."""
+
+    default_error_messages = {"invalid": "Must be a boolean (true or false)."}
+
+    def to_internal_value(self, data: Any) -> bool:
+        if not isinstance(data, bool):
+            self.fail("invalid")
+        return data
+
+
+class AddressListField(serializers.ListField):
+    """A JSON array of plain addresses."""
+
+    default_error_messages = {"not_a_list": "Must be an array of email addresses."}
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("child", AddressField())
+        kwargs.setdefault("max_length", MAX_RECIPIENTS - 1)
+        super().__init__(**kwargs)
+
+
+class TagListField(serializers.ListField):
+    default_error_messages = {"not_a_list": "Must be an array of strings."}
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("child", StrictCharField(min_length=1, max_length=MAX_TAG_CHARS))
+        kwargs.setdefault("max_length", MAX_TAGS)
+        super().__init__(**kwargs)
+
+
+@extend_schema_field(OpenApiTypes.OBJECT)
+class MetadataField(serializers.Field):
+    """A flat JSON object: string keys; string, number, boolean or null values; <= 4 KiB."""
+
+    default_error_messages = {
+        "not_an_object": "Must be a JSON object.",
+        "value": "Value of '{name}' must be a string, number, boolean or null.",
+        "too_large": "Must be at most {max_bytes} bytes as JSON (got {size}).",
+    }
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        if not isinstance(data, dict):
+            self.fail("not_an_object")
+        for key, value in data.items():
+            if not isinstance(key, str):  # JSON keys are strings; this guards direct calls
+                self.fail("value", name=key)
+            if value is not None and not isinstance(value, (str, int, float, bool)):
+                self.fail("value", name=key)
+        size = len(json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode())
+        if size > MAX_METADATA_BYTES:
+            self.fail("too_large", max_bytes=MAX_METADATA_BYTES, size=size)
+        return data
+
+    def to_representation(self, value: Any) -> Any:
+        return value
+
+
+class StrictSerializer(serializers.Serializer):
+    """Refuses fields it does not declare, each named in ``details`` (a typo must not pass)."""
+
+    default_error_messages = {
+        "invalid": "The request body must be a JSON object.",
+        "null": "The request body must be a JSON object.",
+    }
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        if not isinstance(data, dict):
+            raise serializers.ValidationError(
+                {"non_field_errors": [self.error_messages["invalid"]]}, code="invalid"
+            )
+        unknown = {name: ["Unknown field."] for name in sorted(set(data) - set(self.fields))}
+        try:
+            value = super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            raise serializers.ValidationError({**unknown, **exc.detail}) from exc
+        if unknown:
+            raise serializers.ValidationError(unknown)
+        return value
+
+
+class MessageInputSerializer(StrictSerializer):
+    """One message: the body of POST /send and each item of POST /send-batch."""
+
+    to = AddressField()
+    subject = HeaderTextField(max_length=MAX_SUBJECT_CHARS)
+    html = StrictCharField(required=False, allow_blank=True)
+    text = StrictCharField(required=False, allow_blank=True)
+    from_email = AddressField(required=False)
+    from_name = HeaderTextField(required=False, allow_blank=True, max_length=MAX_NAME_CHARS)
+    reply_to = AddressField(required=False)
+    cc = AddressListField(required=False)
+    bcc = AddressListField(required=False)
+    tags = TagListField(required=False)
+    metadata = MetadataField(required=False)
+    track_opens = StrictBooleanField(required=False)
+    track_clicks = StrictBooleanField(required=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        errors: dict[str, list[str]] = {}
+        if not attrs.get("html") and not attrs.get("text"):
+            message = "Give html or text (at least one non-empty)."
+            errors["html"] = [message]
+            errors["text"] = [message]
+        cc, bcc = attrs.get("cc", []), attrs.get("bcc", [])
+        total = 1 + len(cc) + len(bcc)
+        if total > MAX_RECIPIENTS:
+            message = (
+                f"to, cc and bcc together allow at most {MAX_RECIPIENTS} recipients (got {total})."
+            )
+            for name in ("cc", "bcc"):
+                if attrs.get(name):
+                    errors[name] = [message]
+        if errors:
+            raise serializers.ValidationError(errors)
+        return attrs
+
+
+class SendOutputSerializer(serializers.Serializer):
+    """``data`` of a 200 answer to POST /send."""
+
+    message_id = serializers.CharField()
+    status = serializers.CharField()
+    to = serializers.CharField(source="to_email")
+    # "from" is a Python keyword: the field is declared below under its JSON name.
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields = super().get_fields()
+        fields["from"] = serializers.CharField(source="from_email")
+        return fields
+
+
+class SendResponseSerializer(serializers.Serializer):
+    """The 200 envelope of POST /send (documentation of the schema)."""
+
+    success = serializers.BooleanField(default=True)
+    data = SendOutputSerializer()
+
+
+class ErrorSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+    details = serializers.DictField()
+
+
+class ErrorResponseSerializer(serializers.Serializer):
+    """The error envelope of API.md section 2 (documentation of the schema)."""
+
+    success = serializers.BooleanField(default=False)
+    error = ErrorSerializer()

@@ -1,0 +1,189 @@
+"""Writing messages: building the row, sending it now, and recording how it ended.
+
+The batch queue builds its rows with ``message_prepare`` and records results with
+``message_mark_sent`` / ``message_mark_failed`` too, so both paths store the same thing.
+"""
+
+import logging
+from contextlib import nullcontext
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from mail.composer import email_build
+from mail.delivery import DeliveryError, delivery_send
+from mail.identifiers import message_id_generate
+from mail.limits import LimitState, send_limit_reserve
+from mail.models import EventType, Message, MessageEvent, MessageStatus
+from mailpass.errors import NoSmtpProvider, SendFailed, ValidationFailed
+from providers.models import SmtpProvider
+from providers.selectors import provider_get_default
+from providers.services import provider_connection
+
+logger = logging.getLogger(__name__)
+
+TEST_KEY_EVENT_DETAIL = "test key: stored, not delivered"
+
+
+def message_prepare(
+    *,
+    account: AbstractBaseUser,
+    provider: SmtpProvider,
+    data: dict[str, Any],
+    is_test: bool,
+    status: str = MessageStatus.SENDING,
+) -> Message:
+    """An unsaved Message from validated input (``MessageInputSerializer``), with its id.
+
+    Sender defaults come from the provider: a missing ``from_email`` or ``from_name`` takes
+    the provider's. With no sender address anywhere this raises ``ValidationFailed`` on
+    ``from_email``, before anything is stored.
+    """
+    from_email = data.get("from_email") or provider.from_email
+    if not from_email:
+        raise ValidationFailed(
+            "from_email: Required, because the SMTP provider has no default sender address.",
+            details={"from_email": ["Required: the SMTP provider has no default sender address."]},
+        )
+    return Message(
+        account=account,
+        provider=provider,
+        message_id=message_id_generate(),
+        from_email=from_email,
+        from_name=data["from_name"] if "from_name" in data else provider.from_name,
+        to_email=data["to"],
+        cc=list(data.get("cc", [])),
+        bcc=list(data.get("bcc", [])),
+        reply_to=data.get("reply_to", ""),
+        subject=data["subject"],
+        html=data.get("html", ""),
+        text=data.get("text", ""),
+        tags=list(data.get("tags", [])),
+        metadata=dict(data.get("metadata", {})),
+        track_opens=data.get("track_opens", True),
+        track_clicks=data.get("track_clicks", True),
+        status=status,
+        is_test=is_test,
+    )
+
+
+def message_event_create(*, message: Message, event_type: str, detail: str = "") -> MessageEvent:
+    return MessageEvent.objects.create(message=message, event_type=event_type, detail=detail)
+
+
+def message_mark_sent(*, message: Message, attempts: int = 1, detail: str = "") -> bool:
+    """``sending`` -> ``sent`` with a ``sent`` event; False if the row was not ``sending``.
+
+    A narrow update fenced by the status, so a late writer cannot overwrite another result.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        changed = Message.objects.filter(pk=message.pk, status=MessageStatus.SENDING).update(
+            status=MessageStatus.SENT,
+            sent_at=now,
+            attempts=attempts,
+            error_message="",
+            updated_at=now,
+        )
+        if changed:
+            message_event_create(message=message, event_type=EventType.SENT, detail=detail)
+    if changed:
+        message.status, message.sent_at, message.attempts = MessageStatus.SENT, now, attempts
+        message.error_message = ""
+    return bool(changed)
+
+
+def message_mark_failed(*, message: Message, error: str, attempts: int = 1) -> bool:
+    """``sending`` -> ``failed`` with the server's reply and a ``failed`` event.
+
+    Clearing ``limit_counted_at`` gives the failed message's send-limit slot back.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        changed = Message.objects.filter(pk=message.pk, status=MessageStatus.SENDING).update(
+            status=MessageStatus.FAILED,
+            error_message=error,
+            attempts=attempts,
+            limit_counted_at=None,
+            updated_at=now,
+        )
+        if changed:
+            message_event_create(message=message, event_type=EventType.FAILED, detail=error)
+    if changed:
+        message.status, message.error_message, message.attempts = (
+            MessageStatus.FAILED,
+            error,
+            attempts,
+        )
+        message.limit_counted_at = None
+    return bool(changed)
+
+
+@dataclass(frozen=True)
+class SendResult:
+    message: Message
+    # Where the provider's tightest send-limit window stands after this message (None: no
+    # limit, or a test key).
+    limit: LimitState | None = None
+
+
+def message_send(
+    *, account: AbstractBaseUser, data: dict[str, Any], is_test: bool = False
+) -> SendResult:
+    """Send one validated message now through the account's default provider (API.md s.3).
+
+    The row is committed as ``sending`` (with its send-limit slot) before SMTP starts, so a
+    crash mid-send leaves a row to look at; SMTP runs outside any transaction; the result is
+    a narrow update. Raises ``NoSmtpProvider``, ``ValidationFailed`` (no sender address),
+    ``SendLimitExceeded`` (nothing stored) or ``SendFailed`` (stored as ``failed``).
+    A test key stores the message as ``sent`` and never talks SMTP or counts against limits.
+    Call it outside any transaction: its commits must happen before and after SMTP.
+    """
+    provider = provider_get_default(account=account)
+    if provider is None:
+        raise NoSmtpProvider()
+    message = message_prepare(account=account, provider=provider, data=data, is_test=is_test)
+
+    if is_test:
+        now = timezone.now()
+        message.status, message.sent_at = MessageStatus.SENT, now
+        with transaction.atomic():
+            message.save(force_insert=True)
+            message_event_create(
+                message=message, event_type=EventType.SENT, detail=TEST_KEY_EVENT_DETAIL
+            )
+        return SendResult(message=message)
+
+    # Every live message takes a slot, limited or not, so a limit set later counts what was
+    # already sent in its window. Without limits there is nothing to lock: the INSERT alone
+    # is atomic, and skipping BEGIN/COMMIT saves two round trips per request.
+    has_limits = provider.hourly_limit is not None or provider.daily_limit is not None
+    with transaction.atomic() if has_limits else nullcontext():
+        limit = send_limit_reserve(provider=provider) if has_limits else None
+        message.limit_counted_at = timezone.now()
+        message.save(force_insert=True)
+
+    try:
+        email = email_build(message)
+        connection = provider_connection(provider)
+        try:
+            result = delivery_send(connection, email)
+        finally:
+            connection.close()
+    except DeliveryError as exc:
+        message_mark_failed(message=message, error=exc.message)
+        raise SendFailed(
+            f"SMTP delivery failed: {exc.message}", details={"message_id": message.message_id}
+        ) from exc
+    except Exception as exc:
+        # Not an SMTP answer (a bug, a broken header): the row must not stay "sending".
+        logger.exception("sending message %s failed unexpectedly", message.message_id)
+        message_mark_failed(message=message, error=f"internal error: {exc.__class__.__name__}")
+        raise
+
+    detail = "; ".join(f"refused {rcpt}: {reply}" for rcpt, reply in result.refused.items())
+    message_mark_sent(message=message, detail=detail)
+    return SendResult(message=message, limit=limit)
