@@ -6,8 +6,15 @@ from rest_framework import viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from mail.batch_serializers import (
+    BatchInputSerializer,
+    BatchOutputSerializer,
+    BatchResponseSerializer,
+)
 from mail.idempotency import HEADER as IDEMPOTENCY_HEADER
 from mail.idempotency import idempotency_key_read, idempotent_respond
+from mail.queue import BatchItem, batch_enqueue
+from mail.selectors import message_status_get
 from mail.serializers import (
     ErrorResponseSerializer,
     MessageInputSerializer,
@@ -15,12 +22,9 @@ from mail.serializers import (
     SendResponseSerializer,
 )
 from mail.services import message_send
-from mailpass.api import error_body, success_body
+from mail.status_serializers import StatusOutputSerializer, StatusResponseSerializer
+from mailpass.api import error_body, success_body, validation_error_body
 from mailpass.errors import SendFailed
-
-
-def _not_implemented() -> Response:
-    return Response(error_body("NOT_IMPLEMENTED", "This endpoint is not available yet."), 501)
 
 
 def _error(description: str) -> OpenApiResponse:
@@ -85,8 +89,82 @@ class MailViewSet(viewsets.ViewSet):
         )
         return Response(body, status=status, headers=headers)
 
+    @extend_schema(
+        operation_id="mail_send_batch",
+        summary="Queue 1..100 emails; workers send them",
+        request=BatchInputSerializer,
+        parameters=[IDEMPOTENCY_PARAMETER],
+        responses={
+            200: BatchResponseSerializer,
+            400: _error("VALIDATION_ERROR of the whole request (items fail one by one)"),
+            401: _error("UNAUTHORIZED"),
+            403: _error("FORBIDDEN"),
+            409: _error("IDEMPOTENCY_CONFLICT"),
+            413: _error("PAYLOAD_TOO_LARGE"),
+            415: _error("UNSUPPORTED_MEDIA_TYPE"),
+            422: _error("NO_SMTP_PROVIDER (nothing queued)"),
+            429: _error("RATE_LIMITED, with Retry-After"),
+        },
+    )
     def send_batch(self, request: Request) -> Response:
-        return _not_implemented()
+        key = idempotency_key_read(request.headers)
+        batch = BatchInputSerializer(data=request.data)
+        batch.is_valid(raise_exception=True)
+        items = []
+        for index, raw in enumerate(batch.item_inputs()):
+            to = raw.get("to") if isinstance(raw, dict) else None
+            item = BatchItem(index=index, to=to if isinstance(to, str) else None)
+            serializer = MessageInputSerializer(data=raw)
+            if serializer.is_valid():
+                item.data = serializer.validated_data
+            else:
+                item.error = validation_error_body(serializer.errors)["error"]
+            items.append(item)
 
+        def respond() -> tuple[int, dict]:
+            done = batch_enqueue(account=request.user, items=items, is_test=request.auth.is_test)
+            queued = sum(1 for item in done if item.error is None)
+            data = {
+                "total": len(done),
+                "queued": queued,
+                "failed": len(done) - queued,
+                "messages": done,
+            }
+            return 200, success_body(BatchOutputSerializer(data).data)
+
+        status, body = idempotent_respond(
+            account_id=request.user.pk,
+            key=key,
+            scope=request.path.rstrip("/"),
+            payload=request.data,
+            respond=respond,
+        )
+        return Response(body, status=status)
+
+    @extend_schema(
+        operation_id="mail_status",
+        summary="A message's status and its events (lifecycle, opens, clicks)",
+        parameters=[
+            OpenApiParameter(
+                "message_id",
+                OpenApiTypes.STR,
+                OpenApiParameter.PATH,
+                description=(
+                    "The id /send or /send-batch returned, with or without the angle "
+                    "brackets, percent-encoded or not: `%3Cabc%40mailpass.im%3E`, "
+                    "`<abc@mailpass.im>` and `abc@mailpass.im` name the same message."
+                ),
+            )
+        ],
+        responses={
+            200: StatusResponseSerializer,
+            401: _error("UNAUTHORIZED"),
+            403: _error("FORBIDDEN"),
+            404: _error("NOT_FOUND: unknown id, or a message of another account"),
+            429: _error("RATE_LIMITED, with Retry-After"),
+        },
+    )
     def status(self, request: Request, message_id: str) -> Response:
-        return _not_implemented()
+        result = message_status_get(account=request.user, message_id=message_id)
+        data = StatusOutputSerializer({"message": result.message, "events": result.events}).data
+        return Response(success_body(data))

@@ -41,7 +41,7 @@ class ApiBodySizeLimitMiddleware:
             )
         if length > settings.MAILPASS_MAX_BODY_BYTES:
             return payload_too_large_response()
-        return self.get_response(request)
+        return _as_envelope(self.get_response(request))
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if not is_api_request(request):
@@ -56,3 +56,36 @@ class ApiBodySizeLimitMiddleware:
             )
         logger.exception("unexpected error on an API path", exc_info=exception)
         return JsonResponse(error_body("INTERNAL_ERROR", "An internal error occurred."), status=500)
+
+
+# Django answers some errors on its own, before or around any view: with DEBUG on, an unknown
+# URL is the technical 404 page (handler404 is not used) and a crash outside a view is the
+# technical 500 page. Under /api/ those become the envelope too.
+_STATUS_CODES = {
+    400: ("VALIDATION_ERROR", "Bad request."),
+    401: ("UNAUTHORIZED", "Authentication required."),
+    403: ("FORBIDDEN", "Permission denied."),
+    404: ("NOT_FOUND", "Not found."),
+    405: ("METHOD_NOT_ALLOWED", "Method not allowed."),
+    413: ("PAYLOAD_TOO_LARGE", "The request body is too large."),
+    415: ("UNSUPPORTED_MEDIA_TYPE", "Unsupported media type."),
+    429: ("RATE_LIMITED", "Too many requests."),
+    503: ("SERVICE_UNAVAILABLE", "The service is temporarily unavailable."),
+}
+
+
+def _as_envelope(response: HttpResponse) -> HttpResponse:
+    if response.status_code < 400 or response.get("Content-Type", "").startswith(
+        "application/json"
+    ):
+        return response
+    if response.status_code == 413:
+        return payload_too_large_response()
+    code, message = _STATUS_CODES.get(
+        response.status_code, ("INTERNAL_ERROR", "An internal error occurred.")
+    )
+    replacement = JsonResponse(error_body(code, message), status=response.status_code)
+    for header in ("Allow", "Retry-After", "WWW-Authenticate"):
+        if header in response:
+            replacement[header] = response[header]
+    return replacement

@@ -8,6 +8,7 @@ secret kept in the data directory. Production sets ``DATABASE_URL``, ``CELERY_BR
 
 import base64
 import hashlib
+import re
 import secrets
 from pathlib import Path
 
@@ -16,7 +17,18 @@ from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-env = environ.Env()
+
+class _Env(environ.Env):
+    """django-environ that names the variable when a value cannot be read (int, float, URL)."""
+
+    def get_value(self, var, *args, **kwargs):
+        try:
+            return super().get_value(var, *args, **kwargs)
+        except (ValueError, TypeError) as exc:
+            raise ImproperlyConfigured(f"{var} has an invalid value: {exc}") from exc
+
+
+env = _Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DATA_DIR = Path(env.str("MAILPASS_DATA_DIR", default=str(BASE_DIR / "var")))
@@ -138,6 +150,8 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+# Health checks come over plain HTTP from inside the container or the load balancer.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=SECURE_SSL_REDIRECT)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=SECURE_SSL_REDIRECT)
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
@@ -164,6 +178,21 @@ MAILPASS_QUEUE_BATCH_SIZE = env.int("MAILPASS_QUEUE_BATCH_SIZE", default=200)
 MAILPASS_QUEUE_LEASE_SECONDS = env.int("MAILPASS_QUEUE_LEASE_SECONDS", default=300)
 MAILPASS_QUEUE_MAX_ATTEMPTS = env.int("MAILPASS_QUEUE_MAX_ATTEMPTS", default=5)
 MAILPASS_QUEUE_RETRY_BASE_SECONDS = env.float("MAILPASS_QUEUE_RETRY_BASE_SECONDS", default=60.0)
+
+if not re.fullmatch(r"\d+/(s|sec|second|m|min|minute|h|hour|d|day)", MAILPASS_API_RATE):
+    raise ImproperlyConfigured(
+        f"MAILPASS_API_RATE must look like 1200/min (a number / s, min, hour or day), "
+        f"not {MAILPASS_API_RATE!r}."
+    )
+if not re.match(r"https?://[^/]+", MAILPASS_PUBLIC_URL):
+    raise ImproperlyConfigured(
+        f"MAILPASS_PUBLIC_URL must be an http(s) URL, not {MAILPASS_PUBLIC_URL!r}."
+    )
+for _name in ("MAILPASS_MAX_BODY_BYTES", "MAILPASS_SMTP_TIMEOUT"):
+    if globals()[_name] <= 0:
+        raise ImproperlyConfigured(f"{_name} must be greater than 0.")
+if MAILPASS_TRUSTED_PROXY_COUNT < 0:
+    raise ImproperlyConfigured("MAILPASS_TRUSTED_PROXY_COUNT must be 0 or more.")
 
 
 def _derived_encryption_key(secret: str) -> str:
@@ -251,5 +280,9 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # aiosmtpd (the development sink, the test SMTP server) logs every command at INFO.
+        "mail.log": {"level": "WARNING"},
+    },
 }

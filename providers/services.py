@@ -8,9 +8,11 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.mail import EmailMessage
 from django.core.mail.backends.smtp import EmailBackend
+from django.core.mail.utils import DNS_NAME
 from django.db import transaction
 from django.utils.functional import cached_property
 
+from providers.crypto import SecretDecryptionError
 from providers.models import Security, SmtpProvider
 from providers.presets import RELAY_PRESETS
 
@@ -113,27 +115,63 @@ class ConnectionCheck:
 
 
 def provider_test_connection(*, provider: SmtpProvider) -> ConnectionCheck:
-    """Connect, negotiate TLS, log in and QUIT, reporting each step and the server's answers."""
-    steps: list[str] = []
-    backend = provider_connection(provider)
+    """Connect, negotiate TLS, log in and QUIT, reporting each step and the server's answer.
+
+    The steps are those of ``EmailBackend.open()`` done one by one with the same backend's
+    settings (TLS context, timeout), so a failure names the step that failed.
+    """
     try:
-        backend.open()
-        conn = backend.connection
-        steps.append(f"connected to {provider.host}:{provider.port} ({provider.security})")
-        if conn.ehlo_resp:
-            steps.append(f"EHLO: {conn.ehlo_resp.decode(errors='replace').splitlines()[0]}")
-        if provider.username:
-            steps.append(f"authenticated as {provider.username}")
-        code, reply = conn.noop()
-        steps.append(f"NOOP: {code} {reply.decode(errors='replace')}")
-        code, reply = conn.docmd("QUIT")
-        steps.append(f"QUIT: {code} {reply.decode(errors='replace')}")
-        conn.close()
-        backend.connection = None
+        backend = provider_connection(provider)
+    except SecretDecryptionError as exc:
+        return ConnectionCheck(ok=False, steps=[], error=str(exc))
+    steps: list[str] = []
+    step = f"connect to {provider.host}:{provider.port}"
+    conn = None
+    try:
+        # The cached FQDN, as EmailBackend.open() does: getfqdn() can take seconds.
+        params: dict = {"timeout": backend.timeout, "local_hostname": DNS_NAME.get_fqdn()}
+        if backend.use_ssl:
+            params["context"] = backend.ssl_context
+        conn = backend.connection_class(**params)
+        # smtplib takes the TLS server name from the constructor's host only; connecting
+        # separately (to read the greeting) must set it the same way.
+        conn._host = provider.host
+        code, reply = conn.connect(provider.host, provider.port)
+        steps.append(f"{step}{' (implicit TLS)' if backend.use_ssl else ''}: {_reply(code, reply)}")
+        step = "EHLO"
+        code, reply = conn.ehlo()
+        steps.append(f"EHLO: {_reply(code, reply.splitlines()[0] if reply else b'')}")
+        if backend.use_tls:
+            step = "STARTTLS"
+            code, reply = conn.starttls(context=backend.ssl_context)
+            steps.append(f"STARTTLS: {_reply(code, reply)}")
+            step = "EHLO"
+            code, reply = conn.ehlo()
+            steps.append(
+                f"EHLO (after TLS): {_reply(code, reply.splitlines()[0] if reply else b'')}"
+            )
+        if backend.username and backend.password:
+            step = f"AUTH as {backend.username}"
+            code, reply = conn.login(backend.username, backend.password)
+            steps.append(f"{step}: {_reply(code, reply)}")
+        elif backend.username:
+            # EmailBackend.open() logs in only with both; say so rather than fail later.
+            steps.append(f"AUTH skipped: a username ({backend.username}) but no password")
+        step = "QUIT"
+        code, reply = conn.quit()
+        steps.append(f"QUIT: {_reply(code, reply)}")
         return ConnectionCheck(ok=True, steps=steps)
     except (smtplib.SMTPException, ssl.SSLError, OSError) as exc:
-        backend.close()
-        return ConnectionCheck(ok=False, steps=steps, error=smtp_error_text(exc))
+        if conn is not None:
+            conn.close()
+        error = smtp_error_text(exc)
+        steps.append(f"{step} failed: {error}")
+        return ConnectionCheck(ok=False, steps=steps, error=error)
+
+
+def _reply(code: int, reply: bytes | str) -> str:
+    text = reply.decode(errors="replace") if isinstance(reply, bytes) else str(reply)
+    return f"{code} {text}".strip()
 
 
 def smtp_error_text(exc: BaseException) -> str:
@@ -157,12 +195,16 @@ def smtp_error_text(exc: BaseException) -> str:
 def provider_send_test_email(*, provider: SmtpProvider, to_email: str) -> ConnectionCheck:
     """Send a short plain-text test message through the provider."""
     from_email = provider.from_email or f"mailpass-test@{provider.host}"
+    try:
+        connection = provider_connection(provider)
+    except SecretDecryptionError as exc:
+        return ConnectionCheck(ok=False, steps=[], error=str(exc))
     message = EmailMessage(
         subject=f"MailPass test email from provider {provider.name}",
         body="This is a test email sent from the MailPass admin. Your SMTP provider works.",
         from_email=from_email,
         to=[to_email],
-        connection=provider_connection(provider),
+        connection=connection,
     )
     try:
         message.send()

@@ -5,7 +5,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from rest_framework.test import APIClient
 
-from tests.factories import SmtpProviderFactory, UserFactory, api_key_for
+from tests.factories import SmtpProviderFactory, SuperUserFactory, UserFactory, api_key_for
 from tests.smtp_server import SmtpTestServer, self_signed_certificate
 
 
@@ -62,6 +62,18 @@ def alice_key(alice) -> str:
 def alice_provider(alice, smtp_server):
     """Alice's default provider, pointing at the plain test SMTP server."""
     return SmtpProviderFactory(account=alice, host=smtp_server.host, port=smtp_server.port)
+
+
+@pytest.fixture
+def superuser(db):
+    return SuperUserFactory(username="root", email="root@example.com")
+
+
+@pytest.fixture
+def superuser_client(superuser, client):
+    """Django's test client logged in to the admin as a superuser."""
+    client.force_login(superuser)
+    return client
 
 
 @pytest.fixture

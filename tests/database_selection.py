@@ -33,11 +33,17 @@ def _select() -> list[str]:
             os.environ["DATABASE_URL"] = POSTGRES_URL
         elif required:
             missing.append("PostgreSQL on 127.0.0.1:5432")
+    elif required and not os.environ["DATABASE_URL"].startswith(
+        ("postgres", "pgsql", "psql", "postgis")
+    ):
+        missing.append(f"PostgreSQL (DATABASE_URL is {os.environ['DATABASE_URL'].split(':')[0]})")
     if not os.environ.get("CACHE_URL"):
         if _answers("127.0.0.1", 6379):
             os.environ["CACHE_URL"] = REDIS_URL
         elif required:
             missing.append("Redis on 127.0.0.1:6379")
+    elif required and not os.environ["CACHE_URL"].startswith("redis"):
+        missing.append(f"Redis (CACHE_URL is {os.environ['CACHE_URL'].split(':')[0]})")
     # Tests never touch the developer's own data directory or .env broker settings.
     os.environ.setdefault("MAILPASS_DATA_DIR", tempfile.mkdtemp(prefix="mailpass-test-"))
     os.environ["CELERY_BROKER_URL"] = ""

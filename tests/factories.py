@@ -18,6 +18,14 @@ class UserFactory(factory.django.DjangoModelFactory):
     email = factory.LazyAttribute(lambda user: f"{user.username}@example.com")
 
 
+class SuperUserFactory(UserFactory):
+    """A staff superuser for admin tests (log in with ``client.force_login``)."""
+
+    username = factory.Sequence(lambda n: f"admin{n}")
+    is_staff = True
+    is_superuser = True
+
+
 def api_key_for(user, *, permissions: list[str] | None = None, is_test: bool = False) -> str:
     """A new key for the user; returns the plain key (the factory of keys is the service)."""
     return api_key_create(account=user, permissions=permissions, is_test=is_test).plain_key

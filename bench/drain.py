@@ -1,0 +1,352 @@
+"""Benchmark of the batch queue against Django's bare SMTP backend (issue 4).
+
+    python bench/drain.py [--count 2000] [--profile DIR]
+
+Run from the repository root with PostgreSQL on 127.0.0.1:5432 (``BENCH_DATABASE_URL`` points
+elsewhere). It creates and migrates its own fresh database, starts a counting aiosmtpd sink in
+its own process, and in one run measures:
+
+1. enqueue: ``count`` messages through the batch endpoint's service (``batch_enqueue``, 100 per
+   request, each request one transaction), and the same including the per-item serializer;
+2. drain with one process, then (after queueing the same number again) with two processes;
+3. Django's SMTP backend opened once, ``send_messages([m])`` per message, no database, to the
+   same sink: the baseline a drainer is compared with.
+
+Drainers are separate processes (spawned, Django set up before the clock starts). Every run
+checks at the sink that each Message-ID arrived exactly once. With ``--profile DIR`` the single
+drainer runs under pyinstrument and writes DIR/drain-1.html and DIR/drain-1.txt.
+"""
+
+import argparse
+import collections
+import multiprocessing
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/mailpass_bench_drain"
+# Client CPU per message (ms), per phase: what the drainer spends beyond the bare backend is
+# its database work, whatever else runs on the box.
+CPU_MS_PER_MESSAGE: dict[str, list[float]] = collections.defaultdict(list)
+HTML = (
+    "<html><body><h1>Your order has been confirmed</h1><p>{n}</p>"
+    + "<p>x</p>" * 40
+    + "</body></html>"
+)
+
+
+# --- the counting sink (its own process) ------------------------------------------------------
+
+
+def _sink_main(port_queue, command_pipe) -> None:
+    import asyncio  # noqa: F401  (aiosmtpd runs its own loop in a thread)
+    import collections
+    import threading
+
+    from aiosmtpd.controller import Controller
+
+    counts: collections.Counter = collections.Counter()
+    lock = threading.Lock()
+
+    class Handler:
+        async def handle_DATA(self, server, session, envelope):
+            content = envelope.original_content or envelope.content
+            start = content.find(b"Message-ID:")
+            end = content.find(b"\r\n", start)
+            with lock:
+                counts[content[start + 11 : end].strip()] += 1
+            return "250 2.0.0 OK"
+
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(Handler(), hostname="127.0.0.1", port=port)
+    controller.start()
+    port_queue.put(port)
+    while True:
+        command = command_pipe.recv()
+        if command == "stop":
+            break
+        with lock:
+            snapshot = dict(counts)
+            if command == "reset":
+                counts.clear()
+        command_pipe.send(
+            (
+                sum(snapshot.values()),
+                len(snapshot),
+                sum(1 for c in snapshot.values() if c > 1),
+                time.process_time(),
+            )
+        )
+    controller.stop()
+
+
+class Sink:
+    def __init__(self, ctx) -> None:
+        port_queue = ctx.Queue()
+        self._pipe, child_pipe = ctx.Pipe()
+        self.process = ctx.Process(target=_sink_main, args=(port_queue, child_pipe), daemon=True)
+        self.process.start()
+        self.port = port_queue.get(timeout=30)
+        self._cpu = 0.0
+        self.cpu_ms_per_message: list[float] = []
+
+    def read(self, *, reset: bool = True) -> tuple[int, int, int]:
+        """(messages, distinct Message-IDs, ids seen more than once), then start counting anew.
+
+        Also notes the sink's own CPU per message since the last read: when it nears the time
+        per message of a phase, the sink is the bottleneck, not the sender.
+        """
+        self._pipe.send("reset" if reset else "read")
+        total, distinct, duplicated, cpu = self._pipe.recv()
+        if total:
+            self.cpu_ms_per_message.append(1000 * (cpu - self._cpu) / total)
+        self._cpu = cpu
+        return total, distinct, duplicated
+
+    def stop(self) -> None:
+        self._pipe.send("stop")
+        self.process.join(timeout=10)
+
+
+# --- Django in this process and in drainers ----------------------------------------------------
+
+
+def _django_setup(database_url: str, data_dir: str) -> None:
+    os.environ["DATABASE_URL"] = database_url
+    os.environ["MAILPASS_DATA_DIR"] = data_dir
+    os.environ["CELERY_BROKER_URL"] = ""
+    os.environ["CELERY_TASK_ALWAYS_EAGER"] = "1"
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    os.environ["DJANGO_SETTINGS_MODULE"] = "mailpass.settings"
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+
+
+def _drainer_main(database_url, data_dir, ready, start, results, profile_dir) -> None:
+    _django_setup(database_url, data_dir)
+    from django.db import connection
+
+    import mail.queue
+    from mail.queue import queue_drain
+
+    mail.queue.BACKGROUND_FINALIZE = os.environ.get("BENCH_FINALIZE", "background") != "sync"
+    connection.ensure_connection()
+    ready.set()
+    start.wait()
+    profiler = None
+    if profile_dir:
+        from pyinstrument import Profiler
+
+        profiler = Profiler(interval=0.0005)
+        profiler.start()
+    began, cpu_began = time.perf_counter(), time.process_time()
+    result = queue_drain()
+    elapsed = time.perf_counter() - began
+    cpu = time.process_time() - cpu_began
+    if profiler is not None:
+        profiler.stop()
+        Path(profile_dir, "drain-1.html").write_text(profiler.output_html())
+        Path(profile_dir, "drain-1.txt").write_text(profiler.output_text(show_all=False))
+    results.put((result.sent, result.deferred, result.failed, elapsed, cpu))
+
+
+def _database_recreate(database_url: str) -> None:
+    import psycopg
+
+    base, _, name = database_url.rpartition("/")
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+# --- the measurements -------------------------------------------------------------------------
+
+
+def enqueue_run(*, account, count: int, validate: bool) -> float:
+    """Queue ``count`` messages, 100 per request; returns messages per second."""
+    from mail.queue import BatchItem, batch_enqueue
+    from mail.serializers import MessageInputSerializer
+
+    raw = [
+        {
+            "to": f"user{n}@example.com",
+            "subject": f"Order {n}",
+            "html": HTML.format(n=n),
+            "text": f"Your order {n} has been confirmed",
+            "tags": ["order"],
+            "metadata": {"order_id": str(n)},
+        }
+        for n in range(count)
+    ]
+    began = time.perf_counter()
+    for offset in range(0, count, 100):
+        items = []
+        for index, data in enumerate(raw[offset : offset + 100]):
+            if validate:
+                serializer = MessageInputSerializer(data=data)
+                serializer.is_valid(raise_exception=True)
+                data = serializer.validated_data
+            items.append(BatchItem(index=index, to=data["to"], data=data))
+        batch_enqueue(account=account, items=items, is_test=False)
+    return count / (time.perf_counter() - began)
+
+
+def drain_run(*, ctx, processes: int, database_url: str, data_dir: str, profile_dir=None):
+    """Drain everything queued with ``processes`` drainers; returns (msgs/s, sent, per process)."""
+    from django.db import connections
+
+    connections.close_all()  # never fork or spawn while holding a connection
+    ready = [ctx.Event() for _ in range(processes)]
+    start = ctx.Event()
+    results = ctx.Queue()
+    workers = [
+        ctx.Process(
+            target=_drainer_main,
+            args=(
+                database_url,
+                data_dir,
+                ready[i],
+                start,
+                results,
+                profile_dir if i == 0 else None,
+            ),
+        )
+        for i in range(processes)
+    ]
+    for worker in workers:
+        worker.start()
+    for event in ready:
+        event.wait(timeout=60)
+    began = time.perf_counter()
+    start.set()
+    outcomes = [results.get(timeout=600) for _ in workers]
+    elapsed = time.perf_counter() - began
+    for worker in workers:
+        worker.join()
+    sent = sum(o[0] for o in outcomes)
+    CPU_MS_PER_MESSAGE[f"drain x{processes}"].append(1000 * sum(o[4] for o in outcomes) / sent)
+    return sent / elapsed, sent, [o[0] for o in outcomes]
+
+
+def backend_run(*, port: int, messages) -> float:
+    """Django's SMTP backend, one connection, ``send_messages([m])`` each; no database."""
+    from django.core.mail.backends.smtp import EmailBackend
+
+    from mail.composer import email_build
+
+    backend = EmailBackend(host="127.0.0.1", port=port, timeout=10, fail_silently=False)
+    began, cpu_began = time.perf_counter(), time.process_time()
+    backend.open()
+    for message in messages:
+        backend.send_messages([email_build(message)])
+    backend.close()
+    CPU_MS_PER_MESSAGE["backend"].append(1000 * (time.process_time() - cpu_began) / len(messages))
+    return len(messages) / (time.perf_counter() - began)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--count", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=3, help="rounds; the best of each counts")
+    parser.add_argument("--profile", metavar="DIR", help="profile the first single drainer")
+    args = parser.parse_args()
+    database_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL)
+    data_dir = tempfile.mkdtemp(prefix="mailpass-bench-")
+    ctx = multiprocessing.get_context("spawn")
+
+    _database_recreate(database_url)
+    _django_setup(database_url, data_dir)
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+
+    import mail.queue
+    from mail.models import Message
+    from providers.models import Security, SmtpProvider
+
+    call_command("migrate", verbosity=0)
+    # Measure the write alone: in eager mode the kick would drain inside the enqueue.
+    mail.queue.queue_drain_kick = lambda **kwargs: None
+    sink = Sink(ctx)
+    account = get_user_model().objects.create(username="bench")
+    SmtpProvider.objects.create(
+        account=account,
+        name="sink",
+        host="127.0.0.1",
+        port=sink.port,
+        security=Security.NONE,
+        from_email="bench@example.com",
+        from_name="Bench",
+        is_default=True,
+        timeout=10,
+    )
+    count = args.count
+    print(
+        f"{count} messages x {args.rounds} rounds, sink on port {sink.port}, database {database_url}"
+    )
+
+    # Other processes on the box move single figures a lot: each phase runs --rounds times,
+    # interleaved, and the best round of each counts (the ratios compare like with like).
+    rates: dict[str, list[float]] = {
+        k: [] for k in ("enqueue", "validated", "backend", "one", "two")
+    }
+    checks: list[tuple[str, tuple[int, int, int]]] = []
+    splits = []
+    for round_number in range(args.rounds):
+        Message.objects.all().delete()
+        rates["enqueue"].append(enqueue_run(account=account, count=count, validate=False))
+        baseline_messages = list(Message.objects.order_by("pk"))
+        rates["backend"].append(backend_run(port=sink.port, messages=baseline_messages))
+        checks.append(("backend", sink.read()))
+        one_rate, _, _ = drain_run(
+            ctx=ctx,
+            processes=1,
+            database_url=database_url,
+            data_dir=data_dir,
+            profile_dir=args.profile if round_number == 0 else None,
+        )
+        rates["one"].append(one_rate)
+        checks.append(("1 drainer", sink.read()))
+        rates["validated"].append(enqueue_run(account=account, count=count, validate=True))
+        two_rate, _, split = drain_run(
+            ctx=ctx, processes=2, database_url=database_url, data_dir=data_dir
+        )
+        rates["two"].append(two_rate)
+        splits.append(split)
+        checks.append(("2 drainers", sink.read()))
+    sink.stop()
+
+    for name, (total, distinct, duplicated) in checks:
+        ok = (total, distinct, duplicated) == (count, count, 0)
+        print(
+            f"sink check {name:<10}: {total} received, {distinct} distinct, "
+            f"{duplicated} duplicated [{'ok' if ok else 'MISMATCH'}]"
+        )
+    best = {k: max(v) for k, v in rates.items()}
+
+    def row(label: str, key: str, note: str = "") -> None:
+        rounds = " ".join(f"{r:.0f}" for r in rates[key])
+        print(f"{label:<28}: {best[key]:8.0f} msgs/s  (rounds: {rounds}){note}")
+
+    row("enqueue (service)", "enqueue", "  target >= 3000")
+    row("enqueue (+ item validation)", "validated")
+    row("Django SMTP backend", "backend")
+    row("drain, 1 process", "one")
+    row("drain, 2 processes", "two", f"  split {splits}")
+    print(f"sink CPU per message          : {min(sink.cpu_ms_per_message):.3f} ms (best phase)")
+    for phase, values in CPU_MS_PER_MESSAGE.items():
+        print(f"client CPU per message, {phase:<9}: {min(values):.3f} ms (best round)")
+    print(f"ratio 1 drainer / backend   : {best['one'] / best['backend']:8.2f}    (target >= 0.90)")
+    print(f"ratio 2 drainers / 1 drainer: {best['two'] / best['one']:8.2f}    (target >= 1.00)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,142 @@
+"""Reading messages and their events (API.md section 5)."""
+
+from dataclasses import dataclass
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import connection
+from django.db.models import BooleanField, Count, F, QuerySet
+from django.db.models.expressions import RawSQL
+
+from mail.identifiers import message_id_normalize
+from mail.models import Message, MessageEvent, MessageStatus
+from mailpass.errors import NotFound
+
+# What the status answer shows; the bodies (html, text) can be megabytes and are not read.
+STATUS_MESSAGE_FIELDS = (
+    "message_id",
+    "from_email",
+    "to_email",
+    "subject",
+    "status",
+    "error_message",
+    "sent_at",
+    "created_at",
+    "cc",
+    "tags",
+    "metadata",
+    "attempts",
+)
+STATUS_EVENT_FIELDS = ("event_type", "ip_address", "user_agent", "url", "created_at")
+
+
+@dataclass(frozen=True)
+class MessageWithEvents:
+    """A message (with ``queue_id``: its queue item's id or None) and its events, oldest first."""
+
+    message: Message
+    events: list[MessageEvent]
+
+
+def message_get_for_account(*, account: AbstractBaseUser, message_id: str) -> Message:
+    """The account's message with this id, in any form a caller may write it; one query
+    (the queue item's id comes in the same query through a LEFT JOIN).
+
+    Another account's message is NotFound, exactly like an unknown id.
+    """
+    normalized = message_id_normalize(message_id)
+    max_length = Message._meta.get_field("message_id").max_length
+    if "\x00" in normalized or len(normalized) > max_length:
+        # Cannot be a stored id (and PostgreSQL refuses NUL in a query): no need to ask.
+        raise NotFound("No message with this id.")
+    try:
+        return (
+            Message.objects.filter(account=account, message_id=normalized)
+            .only(*STATUS_MESSAGE_FIELDS)
+            .annotate(queue_id=F("queue_item__id"))
+            .get()
+        )
+    except Message.DoesNotExist:
+        raise NotFound("No message with this id.") from None
+
+
+def message_events_list(*, message: Message) -> list[MessageEvent]:
+    """All events of a message, oldest first, in one query."""
+    return list(
+        MessageEvent.objects.filter(message_id=message.pk)
+        .only(*STATUS_EVENT_FIELDS)
+        .order_by("created_at", "id")
+    )
+
+
+def message_status_get(*, account: AbstractBaseUser, message_id: str) -> MessageWithEvents:
+    message = message_get_for_account(account=account, message_id=message_id)
+    return MessageWithEvents(message=message, events=message_events_list(message=message))
+
+
+# --- The message log (admin) ------------------------------------------------------------------
+
+# The tag filter offers the tags of the most recent messages: a bounded scan, not the whole log.
+TAG_CHOICES_SCAN = 10_000
+TAG_CHOICES_LIMIT = 100
+
+
+@dataclass(frozen=True)
+class StatusCount:
+    status: str
+    label: str
+    count: int
+
+
+def message_status_counts(*, queryset: QuerySet[Message]) -> list[StatusCount]:
+    """Messages per status in ``queryset`` (one GROUP BY query); every status, zeros included."""
+    counts = dict(
+        queryset.order_by()
+        .values_list("status")
+        .annotate(count=Count("pk"))
+        .values_list("status", "count")
+    )
+    return [
+        StatusCount(status=value, label=label, count=counts.get(value, 0))
+        for value, label in MessageStatus.choices
+    ]
+
+
+def message_tags_recent(*, limit: int = TAG_CHOICES_LIMIT) -> list[str]:
+    """The distinct tags of the most recent messages, sorted."""
+    table = connection.ops.quote_name(Message._meta.db_table)
+    tags = connection.ops.quote_name(Message._meta.get_field("tags").column)
+    created = connection.ops.quote_name(Message._meta.get_field("created_at").column)
+    recent = f"SELECT {tags} AS tags FROM {table} ORDER BY {created} DESC LIMIT %s"
+    if connection.vendor == "postgresql":
+        sql = (
+            f"SELECT DISTINCT jsonb_array_elements_text(recent.tags) AS tag "
+            f"FROM ({recent}) recent WHERE jsonb_typeof(recent.tags) = 'array' "
+            f"ORDER BY tag LIMIT %s"
+        )
+    elif connection.vendor == "sqlite":
+        sql = (
+            f"SELECT DISTINCT tag.value FROM ({recent}) recent, json_each(recent.tags) tag "
+            f"WHERE json_valid(recent.tags) AND json_type(recent.tags) = 'array' "
+            f"ORDER BY tag.value LIMIT %s"
+        )
+    else:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [TAG_CHOICES_SCAN, limit])
+        return [row[0] for row in cursor.fetchall() if isinstance(row[0], str)]
+
+
+def message_filter_by_tag(*, queryset: QuerySet[Message], tag: str) -> QuerySet[Message]:
+    """Messages carrying ``tag``: JSON containment on PostgreSQL (``tags @> '["tag"]'``), which
+    SQLite lacks, so there an EXISTS over json_each."""
+    if connection.vendor == "sqlite":
+        table = connection.ops.quote_name(Message._meta.db_table)
+        tags = connection.ops.quote_name(Message._meta.get_field("tags").column)
+        return queryset.filter(
+            RawSQL(
+                f"EXISTS (SELECT 1 FROM json_each({table}.{tags}) WHERE json_each.value = %s)",
+                [tag],
+                output_field=BooleanField(),
+            )
+        )
+    return queryset.filter(tags__contains=[tag])

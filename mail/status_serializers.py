@@ -1,0 +1,66 @@
+"""Output of GET /api/v1/mail/status/{message_id} (API.md section 5)."""
+
+import datetime
+
+from rest_framework import serializers
+
+from mail.models import EventType, MessageStatus
+
+
+class UtcDateTimeField(serializers.DateTimeField):
+    """UTC, ISO 8601 with whole seconds and ``Z``: ``2026-01-30T12:00:00Z``."""
+
+    def to_representation(self, value: datetime.datetime | None) -> str | None:
+        if value is None:
+            return None
+        return value.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class BlankAsNullCharField(serializers.CharField):
+    """A stored ``""`` is shown as ``null``."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(allow_null=True, **kwargs)
+
+    def to_representation(self, value: str | None) -> str | None:
+        return value or None
+
+
+class StatusMessageSerializer(serializers.Serializer):
+    message_id = serializers.CharField()
+    from_email = serializers.CharField()
+    to_email = serializers.CharField()
+    subject = serializers.CharField()
+    status = serializers.ChoiceField(choices=MessageStatus.choices)
+    error_message = BlankAsNullCharField()
+    sent_at = UtcDateTimeField(allow_null=True)
+    created_at = UtcDateTimeField()
+    cc = serializers.ListField(child=serializers.CharField())
+    tags = serializers.ListField(child=serializers.CharField())
+    metadata = serializers.DictField()
+    queue_id = serializers.IntegerField(allow_null=True)
+    attempts = serializers.IntegerField()
+
+
+class StatusEventSerializer(serializers.Serializer):
+    """Lifecycle events have no IP, user agent or URL: null, not an empty string."""
+
+    event_type = serializers.ChoiceField(choices=EventType.choices)
+    ip_address = serializers.IPAddressField(allow_null=True)
+    user_agent = BlankAsNullCharField()
+    url = BlankAsNullCharField()
+    created_at = UtcDateTimeField()
+
+
+class StatusOutputSerializer(serializers.Serializer):
+    """``data`` of a 200 answer: the message and its events, oldest first."""
+
+    message = StatusMessageSerializer()
+    events = StatusEventSerializer(many=True)
+
+
+class StatusResponseSerializer(serializers.Serializer):
+    """The 200 envelope (documentation of the schema)."""
+
+    success = serializers.BooleanField(default=True)
+    data = StatusOutputSerializer()

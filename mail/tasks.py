@@ -1,0 +1,15 @@
+"""Celery tasks of the mail app: thin wrappers around the queue services."""
+
+from dataclasses import asdict
+
+from celery import shared_task
+
+from mail.queue import queue_drain
+
+QUEUE_DRAIN_TASK = "mail.queue_drain"
+
+
+@shared_task(name=QUEUE_DRAIN_TASK, ignore_result=True)
+def queue_drain_task(limit: int | None = None) -> dict[str, int]:
+    """Drain the mail queue once (kicked after an enqueue, and by celery-beat)."""
+    return asdict(queue_drain(limit=limit))
