@@ -179,7 +179,7 @@ MAILPASS_QUEUE_LEASE_SECONDS = env.int("MAILPASS_QUEUE_LEASE_SECONDS", default=3
 MAILPASS_QUEUE_MAX_ATTEMPTS = env.int("MAILPASS_QUEUE_MAX_ATTEMPTS", default=5)
 MAILPASS_QUEUE_RETRY_BASE_SECONDS = env.float("MAILPASS_QUEUE_RETRY_BASE_SECONDS", default=60.0)
 
-if not re.fullmatch(r"\d+/(s|sec|second|m|min|minute|h|hour|d|day)", MAILPASS_API_RATE):
+if not re.fullmatch(r"[1-9]\d*/(s|sec|second|m|min|minute|h|hour|d|day)", MAILPASS_API_RATE):
     raise ImproperlyConfigured(
         f"MAILPASS_API_RATE must look like 1200/min (a number / s, min, hour or day), "
         f"not {MAILPASS_API_RATE!r}."
