@@ -178,6 +178,46 @@ def test_the_admin_pages_never_show_a_key_or_the_smtp_password(
     transcript.assert_clean(secret_forms(alice_key))
 
 
+def test_the_provider_admin_never_echoes_a_password_typed_into_it(
+    admin_client, alice, alice_key, protected_provider, transcript
+):
+    typed = "typed-" + secrets.token_urlsafe(12)
+    change_url = f"/admin/providers/smtpprovider/{protected_provider.pk}/change/"
+    form = {
+        "account": alice.pk, "name": protected_provider.name, "kind": "smtp",
+        "is_active": "on", "is_default": "on", "host": protected_provider.host,
+        "port": "0",  # invalid: the form comes back with errors, the typed password must not
+        "security": "starttls", "username": SMTP_USER, "password": typed, "timeout": "3",
+        "from_email": "support@yourdomain.com", "from_name": "", "hourly_limit": "",
+        "daily_limit": "",
+    }  # fmt: skip
+    invalid = admin_client.post(change_url, form)
+    assert invalid.status_code == 200 and b"errorlist" in invalid.content
+    transcript.response(invalid)
+    saved = admin_client.post(change_url, {**form, "port": str(protected_provider.port)})
+    assert saved.status_code == 302, saved.content[:2000]
+    transcript.response(admin_client.get(change_url))
+    for action in ("test_connection", "send_test_email"):  # the typed password is wrong
+        response = admin_client.post(
+            "/admin/providers/smtpprovider/",
+            {
+                "action": action,
+                "_selected_action": [protected_provider.pk],
+                "apply": "1",
+                "to_email": "user@example.com",
+            },  # fmt: skip
+            follow=True,
+        )
+        assert b"failed" in response.content, action
+        transcript.response(response)
+    forms = secret_forms(alice_key)
+    forms["typed password"] = typed
+    forms["typed password (AUTH PLAIN)"] = base64.b64encode(
+        f"\0{SMTP_USER}\0{typed}".encode()
+    ).decode()
+    transcript.assert_clean(forms)
+
+
 def test_the_commands_print_only_the_key_they_create_and_never_the_smtp_password(
     alice, alice_key, protected_provider, transcript, monkeypatch
 ):
