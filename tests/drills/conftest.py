@@ -25,18 +25,6 @@ _DATABASE_NUMBERS = count(1)
 # One SECRET_KEY for every process of the drill: it derives the key that encrypts SMTP passwords.
 DRILL_SECRET_KEY = "drill-" + secrets.token_urlsafe(40)
 
-PROVIDER_SCRIPT = """
-from django.contrib.auth import get_user_model
-from providers.services import provider_create
-account = get_user_model().objects.get(username={username!r})
-provider = provider_create(
-    account=account, name="drill smtp", host={host!r}, port={port},
-    security="none", from_email="support@yourdomain.com", from_name="Drill",
-    timeout={timeout!r}, make_default=True,
-)
-print(provider.pk)
-"""
-
 
 @pytest.fixture(scope="session")
 def private_postgres() -> Iterator[PrivatePostgres]:
@@ -123,11 +111,13 @@ def drill_factory(private_postgres, drill_template) -> Iterator[Callable[..., Dr
 
 
 def _create_provider(service: MailPassService, smtp_server, timeout: float) -> int:
-    # `manage.py shell -c` passes no argv to the script, so the values travel as literals.
-    script = PROVIDER_SCRIPT.format(
-        username="alice", host=smtp_server.host, port=int(smtp_server.port), timeout=timeout
-    )
-    return int(service.manage("shell", "-c", script).stdout.strip().splitlines()[-1])
+    created = service.manage(
+        "add_smtp_provider", "alice", "--name", "drill smtp",
+        "--host", smtp_server.host, "--port", str(smtp_server.port), "--security", "none",
+        "--from-email", "support@yourdomain.com", "--from-name", "Drill",
+        "--timeout", str(timeout), "--default",
+    )  # fmt: skip
+    return int(created.stdout.strip())
 
 
 @pytest.fixture
