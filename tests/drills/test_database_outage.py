@@ -6,6 +6,7 @@ stops and starts; the shared server is never touched.
 
 import threading
 import time
+from urllib.parse import quote
 
 import pytest
 
@@ -110,6 +111,11 @@ def test_a_send_during_the_outage_answers_503_and_sends_and_stores_nothing(
         last.json["data"]["message_id"],
     }
     assert sorted(m.message_id for m in smtp_server.messages) == sorted(m for m, _ in stored)
+    status = drill.service.request(
+        "GET", "/api/v1/mail/status/" + quote(first.json["data"]["message_id"]), key=drill.key
+    )
+    assert status.status == 200, status.body
+    assert status.json["data"]["message"]["status"] == "sent"
 
 
 def test_a_send_answered_as_sent_is_still_sent_after_postgresql_crashes(drill_factory, smtp_server):
