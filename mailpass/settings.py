@@ -158,6 +158,8 @@ MAILPASS_MESSAGE_ID_DOMAIN = env.str("MAILPASS_MESSAGE_ID_DOMAIN", default="mail
 MAILPASS_MAX_BODY_BYTES = env.int("MAILPASS_MAX_BODY_BYTES", default=10 * 1024 * 1024)
 MAILPASS_TRUSTED_PROXY_COUNT = env.int("MAILPASS_TRUSTED_PROXY_COUNT", default=0)
 MAILPASS_SMTP_TIMEOUT = env.float("MAILPASS_SMTP_TIMEOUT", default=10.0)
+# Single sends keep their SMTP connection open this long between requests (0: never reuse).
+MAILPASS_SMTP_REUSE_SECONDS = env.float("MAILPASS_SMTP_REUSE_SECONDS", default=30.0)
 # A PEM bundle of CAs to trust for SMTP TLS instead of the system's (a private CA).
 MAILPASS_SMTP_CA_FILE = env.str("MAILPASS_SMTP_CA_FILE", default="") or None
 MAILPASS_IDEMPOTENCY_TTL_HOURS = env.int("MAILPASS_IDEMPOTENCY_TTL_HOURS", default=24)
