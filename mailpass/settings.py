@@ -135,7 +135,10 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
+# Static files are served from the app folders until collectstatic fills STATIC_ROOT; the
+# folder exists from the start so WhiteNoise does not warn about it on every worker start.
 WHITENOISE_USE_FINDERS = True
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 
 # Security headers; the HTTPS-only ones are switched on by SECURE_SSL_REDIRECT in production.
 SECURE_CONTENT_TYPE_NOSNIFF = True
