@@ -14,6 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from mail.composer import email_build
+from mail.connection_reuse import provider_connection_reused
 from mail.delivery import DeliveryError, delivery_send
 from mail.identifiers import message_id_generate
 from mail.limits import LimitState, send_limit_reserve
@@ -21,7 +22,6 @@ from mail.models import EventType, Message, MessageEvent, MessageStatus
 from mailpass.errors import NoSmtpProvider, SendFailed, ValidationFailed
 from providers.models import SmtpProvider
 from providers.selectors import provider_get_default
-from providers.services import provider_connection
 
 logger = logging.getLogger(__name__)
 
@@ -168,11 +168,14 @@ def message_send(
 
     try:
         email = email_build(message)
-        connection = provider_connection(provider)
-        try:
-            result = delivery_send(connection, email)
-        finally:
-            connection.close()
+        with provider_connection_reused(provider) as connection:
+            try:
+                result = delivery_send(connection, email)
+            except DeliveryError:
+                raise
+            except Exception:
+                connection.close()  # state unknown: never hand it to the next request
+                raise
     except DeliveryError as exc:
         message_mark_failed(message=message, error=exc.message)
         raise SendFailed(

@@ -143,7 +143,10 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
+# Static files are served from the app folders until collectstatic fills STATIC_ROOT; the
+# folder exists from the start so WhiteNoise does not warn about it on every worker start.
 WHITENOISE_USE_FINDERS = True
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 
 # Security headers; the HTTPS-only ones are switched on by SECURE_SSL_REDIRECT in production.
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -169,6 +172,8 @@ MAILPASS_MESSAGE_ID_DOMAIN = env.str("MAILPASS_MESSAGE_ID_DOMAIN", default="mail
 MAILPASS_MAX_BODY_BYTES = env.int("MAILPASS_MAX_BODY_BYTES", default=10 * 1024 * 1024)
 MAILPASS_TRUSTED_PROXY_COUNT = env.int("MAILPASS_TRUSTED_PROXY_COUNT", default=0)
 MAILPASS_SMTP_TIMEOUT = env.float("MAILPASS_SMTP_TIMEOUT", default=10.0)
+# Single sends keep their SMTP connection open this long between requests (0: never reuse).
+MAILPASS_SMTP_REUSE_SECONDS = env.float("MAILPASS_SMTP_REUSE_SECONDS", default=30.0)
 # A PEM bundle of CAs to trust for SMTP TLS instead of the system's (a private CA).
 MAILPASS_SMTP_CA_FILE = env.str("MAILPASS_SMTP_CA_FILE", default="") or None
 MAILPASS_IDEMPOTENCY_TTL_HOURS = env.int("MAILPASS_IDEMPOTENCY_TTL_HOURS", default=24)
@@ -221,7 +226,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["accounts.permissions.HasMailPermission"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["mailpass.parsers.ApiJSONParser"],
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "mailpass.api.JsonOnlyContentNegotiation",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "mailpass.api.exception_handler",

@@ -61,6 +61,19 @@ def test_malformed_json_is_a_validation_error(alice_client):
     assert_error(response, 400, "VALIDATION_ERROR")
 
 
+def test_json_nested_too_deeply_is_a_validation_error(alice_client):
+    body = '{"metadata": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    response = alice_client.post("/api/v1/probe/echo", data=body, content_type="application/json")
+    assert_error(response, 400, "VALIDATION_ERROR")
+
+
+def test_json_constants_outside_the_standard_are_a_validation_error(alice_client):
+    response = alice_client.post(
+        "/api/v1/probe/echo", data='{"a": NaN}', content_type="application/json"
+    )
+    assert_error(response, 400, "VALIDATION_ERROR")
+
+
 def test_well_formed_json_reaches_the_view(alice_client):
     response = alice_client.post("/api/v1/probe/echo", {"a": 1}, format="json")
     assert response.json() == {"success": True, "data": {"echo": {"a": 1}}}
