@@ -5,6 +5,7 @@ from dataclasses import asdict
 from celery import shared_task
 
 from mail.queue import queue_drain
+from mail.services import messages_unfinished_fail
 
 QUEUE_DRAIN_TASK = "mail.queue_drain"
 
@@ -12,4 +13,6 @@ QUEUE_DRAIN_TASK = "mail.queue_drain"
 @shared_task(name=QUEUE_DRAIN_TASK, ignore_result=True)
 def queue_drain_task(limit: int | None = None) -> dict[str, int]:
     """Drain the mail queue once (kicked after an enqueue, and by celery-beat)."""
-    return asdict(queue_drain(limit=limit))
+    result = asdict(queue_drain(limit=limit))
+    result["unfinished_closed"] = messages_unfinished_fail()
+    return result
