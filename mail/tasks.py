@@ -4,6 +4,7 @@ from dataclasses import asdict
 
 from celery import shared_task
 
+from mail.idempotency import idempotency_records_purge
 from mail.queue import queue_drain
 from mail.services import messages_unfinished_fail
 
@@ -14,5 +15,7 @@ QUEUE_DRAIN_TASK = "mail.queue_drain"
 def queue_drain_task(limit: int | None = None) -> dict[str, int]:
     """Drain the mail queue once (kicked after an enqueue, and by celery-beat)."""
     result = asdict(queue_drain(limit=limit))
+    # Housekeeping rides on the periodic drain: both are cheap indexed statements.
     result["unfinished_closed"] = messages_unfinished_fail()
+    result["idempotency_purged"] = idempotency_records_purge()
     return result
