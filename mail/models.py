@@ -62,6 +62,12 @@ class Message(models.Model):
             ),
             models.Index(fields=["account", "-created_at"], name="mail_msg_account_created"),
             models.Index(fields=["to_email"], name="mail_msg_to_email"),
+            # Finding single sends whose process died mid-send (few rows, ever).
+            models.Index(
+                fields=["updated_at"],
+                name="mail_msg_sending",
+                condition=Q(status="sending"),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -7,6 +7,7 @@ The batch queue builds its rows with ``message_prepare`` and records results wit
 import logging
 from contextlib import nullcontext
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -14,6 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from mail.composer import email_build
+from mail.connection_reuse import provider_connection_reused
 from mail.delivery import DeliveryError, delivery_send
 from mail.identifiers import message_id_generate
 from mail.limits import LimitState, send_limit_reserve
@@ -21,11 +23,17 @@ from mail.models import EventType, Message, MessageEvent, MessageStatus
 from mailpass.errors import NoSmtpProvider, SendFailed, ValidationFailed
 from providers.models import SmtpProvider
 from providers.selectors import provider_get_default
-from providers.services import provider_connection
 
 logger = logging.getLogger(__name__)
 
 TEST_KEY_EVENT_DETAIL = "test key: stored, not delivered"
+
+# Far longer than any single send can take (an SMTP timeout applies to every step).
+UNFINISHED_SEND_AFTER = timedelta(minutes=15)
+UNFINISHED_SEND_ERROR = (
+    "outcome unknown: the process sending this message stopped before it recorded the SMTP "
+    "server's answer; the message may or may not have been delivered"
+)
 
 
 def message_prepare(
@@ -168,11 +176,14 @@ def message_send(
 
     try:
         email = email_build(message)
-        connection = provider_connection(provider)
-        try:
-            result = delivery_send(connection, email)
-        finally:
-            connection.close()
+        with provider_connection_reused(provider) as connection:
+            try:
+                result = delivery_send(connection, email)
+            except DeliveryError:
+                raise
+            except Exception:
+                connection.close()  # state unknown: never hand it to the next request
+                raise
     except DeliveryError as exc:
         message_mark_failed(message=message, error=exc.message)
         raise SendFailed(
@@ -187,3 +198,38 @@ def message_send(
     detail = "; ".join(f"refused {rcpt}: {reply}" for rcpt, reply in result.refused.items())
     message_mark_sent(message=message, detail=detail)
     return SendResult(message=message, limit=limit)
+
+
+def messages_unfinished_fail(*, older_than: timedelta = UNFINISHED_SEND_AFTER) -> int:
+    """Close single sends left ``sending`` by a process that died mid-send.
+
+    A single send records its result right after SMTP; if the process or the database went
+    away in between, nothing else would ever finish the row, and its status would say
+    ``sending`` for good. Such rows become ``failed`` with an explicit "outcome unknown"
+    message. Their send-limit slot is kept: the mail may have gone out. Queued messages are
+    left alone: their lease brings them back to a worker.
+    """
+    cutoff = timezone.now() - older_than
+    stale = list(
+        Message.objects.filter(
+            status=MessageStatus.SENDING, updated_at__lt=cutoff, queue_item__isnull=True
+        ).values_list("pk", flat=True)[:1000]
+    )
+    closed = 0
+    for pk in stale:
+        with transaction.atomic():
+            changed = Message.objects.filter(
+                pk=pk, status=MessageStatus.SENDING, updated_at__lt=cutoff
+            ).update(
+                status=MessageStatus.FAILED,
+                error_message=UNFINISHED_SEND_ERROR,
+                updated_at=timezone.now(),
+            )
+            if changed:
+                MessageEvent.objects.create(
+                    message_id=pk, event_type=EventType.FAILED, detail=UNFINISHED_SEND_ERROR
+                )
+        closed += changed
+    if closed:
+        logger.warning("closed %d single sends left 'sending' by a stopped process", closed)
+    return closed

@@ -14,7 +14,7 @@ logger = logging.getLogger(__name__)
 
 
 class ApiBodySizeLimitMiddleware:
-    """413 PAYLOAD_TOO_LARGE before the view runs, and JSON for errors outside DRF views.
+    """413 PAYLOAD_TOO_LARGE before the view runs, JSON for errors outside DRF views, no-store.
 
     Checking Content-Length up front means an oversized body is refused without being read.
     """
@@ -23,17 +23,25 @@ class ApiBodySizeLimitMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if is_api_request(request):
-            try:
-                length = int(request.META.get("CONTENT_LENGTH") or 0)
-            except ValueError:
-                return JsonResponse(
-                    error_body("VALIDATION_ERROR", "Invalid Content-Length header."), status=400
-                )
-            if length > settings.MAILPASS_MAX_BODY_BYTES:
-                return payload_too_large_response()
-            return _as_envelope(self.get_response(request))
-        return self.get_response(request)
+        if not is_api_request(request):
+            return self.get_response(request)
+        response = self._api_response(request)
+        # API answers are per key and per moment (message status, errors): no shared cache may
+        # keep or replay them.
+        if not response.has_header("Cache-Control"):
+            response["Cache-Control"] = "no-store"
+        return response
+
+    def _api_response(self, request: HttpRequest) -> HttpResponse:
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return JsonResponse(
+                error_body("VALIDATION_ERROR", "Invalid Content-Length header."), status=400
+            )
+        if length > settings.MAILPASS_MAX_BODY_BYTES:
+            return payload_too_large_response()
+        return _as_envelope(self.get_response(request))
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if not is_api_request(request):

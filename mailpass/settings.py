@@ -72,8 +72,11 @@ INSTALLED_APPS = [
     "mail",
 ]
 
+# The header middlewares come first so that answers made early (413 before the body is read)
+# carry the security headers too.
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "mailpass.middleware.ApiBodySizeLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -81,7 +84,6 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
 ROOT_URLCONF = "mailpass.urls"
@@ -120,6 +122,12 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Cache: the per-key API rate limit lives here. Redis in production, local memory otherwise.
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://mailpass")}
+if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+    # redis-py waits forever by default; a hung Redis must not hang every API request.
+    CACHES["default"].setdefault("OPTIONS", {}).update(
+        socket_connect_timeout=env.float("CACHE_TIMEOUT_SECONDS", default=1.0),
+        socket_timeout=env.float("CACHE_TIMEOUT_SECONDS", default=1.0),
+    )
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -135,7 +143,10 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
+# Static files are served from the app folders until collectstatic fills STATIC_ROOT; the
+# folder exists from the start so WhiteNoise does not warn about it on every worker start.
 WHITENOISE_USE_FINDERS = True
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 
 # Security headers; the HTTPS-only ones are switched on by SECURE_SSL_REDIRECT in production.
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -147,8 +158,11 @@ SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=SECURE_SSL_REDIRECT)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=SECURE_SSL_REDIRECT)
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
-SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
-SECURE_HSTS_PRELOAD = SECURE_HSTS_SECONDS > 0
+# Both on with HSTS unless told otherwise; preload is a promise to browsers, so it can be turned off.
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool(
+    "SECURE_HSTS_INCLUDE_SUBDOMAINS", default=SECURE_HSTS_SECONDS > 0
+)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=SECURE_HSTS_SECONDS > 0)
 if env.bool("USE_X_FORWARDED_PROTO", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
@@ -158,6 +172,8 @@ MAILPASS_MESSAGE_ID_DOMAIN = env.str("MAILPASS_MESSAGE_ID_DOMAIN", default="mail
 MAILPASS_MAX_BODY_BYTES = env.int("MAILPASS_MAX_BODY_BYTES", default=10 * 1024 * 1024)
 MAILPASS_TRUSTED_PROXY_COUNT = env.int("MAILPASS_TRUSTED_PROXY_COUNT", default=0)
 MAILPASS_SMTP_TIMEOUT = env.float("MAILPASS_SMTP_TIMEOUT", default=10.0)
+# Single sends keep their SMTP connection open this long between requests (0: never reuse).
+MAILPASS_SMTP_REUSE_SECONDS = env.float("MAILPASS_SMTP_REUSE_SECONDS", default=30.0)
 # A PEM bundle of CAs to trust for SMTP TLS instead of the system's (a private CA).
 MAILPASS_SMTP_CA_FILE = env.str("MAILPASS_SMTP_CA_FILE", default="") or None
 MAILPASS_IDEMPOTENCY_TTL_HOURS = env.int("MAILPASS_IDEMPOTENCY_TTL_HOURS", default=24)
@@ -168,7 +184,7 @@ MAILPASS_QUEUE_LEASE_SECONDS = env.int("MAILPASS_QUEUE_LEASE_SECONDS", default=3
 MAILPASS_QUEUE_MAX_ATTEMPTS = env.int("MAILPASS_QUEUE_MAX_ATTEMPTS", default=5)
 MAILPASS_QUEUE_RETRY_BASE_SECONDS = env.float("MAILPASS_QUEUE_RETRY_BASE_SECONDS", default=60.0)
 
-if not re.fullmatch(r"\d+/(s|sec|second|m|min|minute|h|hour|d|day)", MAILPASS_API_RATE):
+if not re.fullmatch(r"[1-9]\d*/(s|sec|second|m|min|minute|h|hour|d|day)", MAILPASS_API_RATE):
     raise ImproperlyConfigured(
         f"MAILPASS_API_RATE must look like 1200/min (a number / s, min, hour or day), "
         f"not {MAILPASS_API_RATE!r}."
@@ -243,7 +259,22 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=600)
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=540)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# redis-py waits forever by default: a Redis that accepts connections and never answers would
+# hang the after-commit kick of every batch request, /healthz and the workers. With timeouts
+# the kick gives up in seconds (the periodic drain sends the mail) and workers reconnect.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": 3600,
+    "socket_connect_timeout": env.float("CELERY_BROKER_CONNECT_TIMEOUT", default=2.0),
+    "socket_timeout": env.float("CELERY_BROKER_SOCKET_TIMEOUT", default=3.0),
+}
+# One quick retry when publishing, not Celery's default of three: a request must not wait long
+# for a kick that only cuts latency.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.2,
+}
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
 

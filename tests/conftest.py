@@ -18,6 +18,15 @@ def _clear_cache() -> Iterator[None]:
     yield
 
 
+@pytest.fixture(autouse=True)
+def _close_kept_smtp_connections() -> Iterator[None]:
+    """Single sends keep SMTP connections per thread; none outlives its test."""
+    yield
+    from mail.connection_reuse import kept_connections_close
+
+    kept_connections_close()
+
+
 @pytest.fixture
 def smtp_server_factory(settings) -> Iterator[Callable[..., SmtpTestServer]]:
     """Start SMTP servers with options (starttls, auth_users, implicit_tls...); all are stopped.

@@ -29,6 +29,8 @@ class ReceivedMessage:
     raw: bytes
     authenticated_as: str | None = None
     tls: bool = False
+    # The client's (host, port): messages with the same peer came over one connection.
+    peer: tuple | None = None
 
     @property
     def parsed(self) -> EmailMessage:
@@ -148,6 +150,7 @@ class _Handler:
             raw=envelope.original_content or envelope.content,
             authenticated_as=login,
             tls=session.ssl is not None,
+            peer=tuple(session.peer) if session.peer else None,
         )
         with self.server.lock:
             self.server.messages.append(received)

@@ -3,6 +3,7 @@
 from django.core.management.base import BaseCommand, CommandParser
 
 from mail.queue import queue_drain
+from mail.services import messages_unfinished_fail
 
 
 class Command(BaseCommand):
@@ -17,3 +18,6 @@ class Command(BaseCommand):
             raise SystemExit(2)
         result = queue_drain(limit=limit)
         self.stdout.write(f"sent={result.sent} deferred={result.deferred} failed={result.failed}")
+        closed = messages_unfinished_fail()
+        if closed:
+            self.stdout.write(f"closed {closed} unfinished single sends (outcome unknown)")
