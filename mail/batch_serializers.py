@@ -12,15 +12,9 @@ from rest_framework import serializers
 
 from mail.serializers import (
     BATCH_DEFAULT_FIELDS,
-    MAX_NAME_CHARS,
-    AddressField,
     ErrorSerializer,
-    HeaderTextField,
-    MetadataField,
-    StrictBooleanField,
-    StrictSerializer,
+    MessageDefaultsSerializer,
     SuccessTrueField,
-    TagListField,
 )
 
 MAX_BATCH_MESSAGES = 100
@@ -39,7 +33,7 @@ class BatchItemInputField(serializers.JSONField):
     """One item of ``messages``, kept as raw JSON."""
 
 
-class BatchInputSerializer(StrictSerializer):
+class BatchInputSerializer(MessageDefaultsSerializer):
     # Items stay raw JSON here: each is validated on its own, after the defaults are applied.
     messages = serializers.ListField(
         child=BatchItemInputField(),
@@ -52,13 +46,6 @@ class BatchInputSerializer(StrictSerializer):
             "not_a_list": "Must be an array of message objects.",
         },
     )
-    from_email = AddressField(required=False)
-    from_name = HeaderTextField(required=False, allow_blank=True, max_length=MAX_NAME_CHARS)
-    reply_to = AddressField(required=False)
-    tags = TagListField(required=False)
-    metadata = MetadataField(required=False)
-    track_opens = StrictBooleanField(required=False)
-    track_clicks = StrictBooleanField(required=False)
 
     def item_inputs(self) -> list[Any]:
         """Each item with the top-level defaults for the fields it does not set itself."""

@@ -25,17 +25,6 @@ MAX_METADATA_BYTES = 4096
 MAX_ADDRESS_CHARS = 254
 MAX_NAME_CHARS = 255
 
-# Fields the batch endpoint may set once at the top level for every item that omits them.
-BATCH_DEFAULT_FIELDS = (
-    "from_email",
-    "from_name",
-    "reply_to",
-    "tags",
-    "metadata",
-    "track_opens",
-    "track_clicks",
-)
-
 
 def _reject_line_breaks(value: str) -> None:
     # A CR or LF in a header would let a caller add headers (or recipients) of their own.
@@ -184,22 +173,31 @@ class StrictSerializer(serializers.Serializer):
         return value
 
 
-class MessageInputSerializer(StrictSerializer):
+class MessageDefaultsSerializer(StrictSerializer):
+    """The fields of a message that a batch may also set once, as defaults for its items."""
+
+    from_email = AddressField(required=False)
+    from_name = HeaderTextField(required=False, allow_blank=True, max_length=MAX_NAME_CHARS)
+    reply_to = AddressField(required=False)
+    tags = TagListField(required=False)
+    metadata = MetadataField(required=False)
+    track_opens = StrictBooleanField(required=False)
+    track_clicks = StrictBooleanField(required=False)
+
+
+# Fields the batch endpoint may set once at the top level for every item that omits them.
+BATCH_DEFAULT_FIELDS = tuple(MessageDefaultsSerializer._declared_fields)
+
+
+class MessageInputSerializer(MessageDefaultsSerializer):
     """One message: the body of POST /send and each item of POST /send-batch."""
 
     to = AddressField()
     subject = HeaderTextField(max_length=MAX_SUBJECT_CHARS)
     html = StrictCharField(required=False, allow_blank=True)
     text = StrictCharField(required=False, allow_blank=True)
-    from_email = AddressField(required=False)
-    from_name = HeaderTextField(required=False, allow_blank=True, max_length=MAX_NAME_CHARS)
-    reply_to = AddressField(required=False)
     cc = AddressListField(required=False)
     bcc = AddressListField(required=False)
-    tags = TagListField(required=False)
-    metadata = MetadataField(required=False)
-    track_opens = StrictBooleanField(required=False)
-    track_clicks = StrictBooleanField(required=False)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         errors: dict[str, list[str]] = {}
