@@ -9,7 +9,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from accounts.models import KNOWN_PERMISSIONS, PERMISSION_MAIL, ApiKey
+from accounts.models import KNOWN_PERMISSIONS, PERMISSION_MAIL, AccountSettings, ApiKey
 from accounts.services import api_key_create, api_key_revoke
 
 _ADD_FIELDS = ("account", "name", "permissions", "test_mode")
@@ -122,3 +122,13 @@ class ApiKeyAdmin(admin.ModelAdmin):
             api_key_revoke(api_key=api_key)
             revoked += 1
         self.message_user(request, f"Revoked {revoked} key(s).", messages.SUCCESS)
+
+
+@admin.register(AccountSettings)
+class AccountSettingsAdmin(admin.ModelAdmin):
+    """Per-account defaults of the mail API (tracking); no row means both are on."""
+
+    list_display = ("account", "track_opens", "track_clicks")
+    list_filter = ("track_opens", "track_clicks")
+    search_fields = ("account__username", "account__email")
+    autocomplete_fields = ("account",)

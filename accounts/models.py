@@ -49,3 +49,24 @@ class ApiKey(models.Model):
 
     def has_permission(self, name: str) -> bool:
         return name in (self.permissions or [])
+
+
+class AccountSettings(models.Model):
+    """Per-account defaults of the mail API; an account without a row uses the defaults here."""
+
+    account = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="mail_settings"
+    )
+    track_opens = models.BooleanField(
+        default=True, help_text="Add an open pixel to html mail unless the request says otherwise."
+    )
+    track_clicks = models.BooleanField(
+        default=True, help_text="Rewrite http(s) links unless the request says otherwise."
+    )
+
+    class Meta:
+        verbose_name = "account settings"
+        verbose_name_plural = "account settings"
+
+    def __str__(self) -> str:
+        return f"settings of {self.account}"

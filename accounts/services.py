@@ -54,7 +54,7 @@ def api_key_authenticate(*, plain_key: str) -> ApiKey | None:
     if not plain_key.startswith((KEY_PREFIX_LIVE, KEY_PREFIX_TEST)):
         return None
     api_key = (
-        ApiKey.objects.select_related("account")
+        ApiKey.objects.select_related("account", "account__mail_settings")
         .filter(key_hash=api_key_hash(plain_key), revoked_at__isnull=True)
         .first()
     )

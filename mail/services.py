@@ -14,6 +14,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.selectors import account_tracking_defaults
 from mail.composer import email_build
 from mail.connection_reuse import provider_connection_reused
 from mail.delivery import DeliveryError, delivery_send
@@ -56,6 +57,7 @@ def message_prepare(
             "from_email: Required, because the SMTP provider has no default sender address.",
             details={"from_email": ["Required: the SMTP provider has no default sender address."]},
         )
+    tracking = account_tracking_defaults(account=account)
     return Message(
         account=account,
         provider=provider,
@@ -71,8 +73,8 @@ def message_prepare(
         text=data.get("text", ""),
         tags=list(data.get("tags", [])),
         metadata=dict(data.get("metadata", {})),
-        track_opens=data.get("track_opens", True),
-        track_clicks=data.get("track_clicks", True),
+        track_opens=data.get("track_opens", tracking.track_opens),
+        track_clicks=data.get("track_clicks", tracking.track_clicks),
         status=status,
         is_test=is_test,
     )
