@@ -15,6 +15,13 @@ from tests.smtp_server import free_port
 STATUS_PATH = "/api/v1/mail/status/abc@mailpass.im"
 
 
+@pytest.fixture(autouse=True)
+def _mid_window_clock(monkeypatch) -> None:
+    """A fixed clock 30 s into a minute, an hour and 08:00 into a day: no window rolls over
+    between a test's requests, whenever the suite runs. Tests may move it themselves."""
+    monkeypatch.setattr(throttling.time, "time", lambda: 1_800_000_030.0)
+
+
 def client_for(key: str) -> APIClient:
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
@@ -74,7 +81,7 @@ def test_it_does_not_count_requests_without_a_valid_key(settings, api_client, al
 
 
 def test_it_counts_exactly_under_concurrency(settings, alice, alice_key):
-    settings.MAILPASS_API_RATE = "50/day"  # no window boundary mid-test
+    settings.MAILPASS_API_RATE = "50/day"
     request = SimpleNamespace(auth=ApiKey.objects.get(account=alice))
     allowed: list[bool] = []
     lock = threading.Lock()
