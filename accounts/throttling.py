@@ -8,8 +8,8 @@ count: the limit leaks exactly under the load it is meant to stop (measured agai
 threads x 10 requests and a limit of 50: it let all 160 through; this counter lets exactly 50).
 
 This is a fixed-window counter instead: one integer per key and window, created with
-``cache.add`` (SET NX) and raised with ``cache.incr`` (INCR), both atomic in Redis, so gunicorn
-workers on several hosts share one exact count at two small round trips per request. The price of
+an atomic INCR in Redis (with its expiry, in one MULTI round trip), so gunicorn workers on
+several hosts share one exact count. The price of
 fixed windows is that a client can spend its allowance at the end of one window and again at the
 start of the next (up to twice the rate over a window's length, never more): fine for a guard
 against runaway clients. ``Retry-After`` is the time left in the current window.
@@ -23,7 +23,8 @@ import math
 import time
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import cache, caches
+from django.core.cache.backends.redis import RedisCache
 from django.core.exceptions import ImproperlyConfigured
 from rest_framework.throttling import BaseThrottle
 
@@ -49,6 +50,27 @@ def api_rate_parse(rate: str) -> tuple[int, int]:
     return requests, seconds
 
 
+def _window_count_incr(key: str, *, timeout: int) -> int:
+    """Count one more request in a window's counter and return the count.
+
+    On Redis this is one round trip: INCR and EXPIRE in a MULTI (the counter's name holds its
+    window, so refreshing its expiry on each request is harmless). Other caches: ``add`` then
+    ``incr`` (Django's Redis ``incr`` alone would cost EXISTS + INCRBY). The entry outlives
+    its window a little so a late increment never finds it gone.
+    """
+    backend = caches["default"]
+    if isinstance(backend, RedisCache):
+        redis_key = backend.make_and_validate_key(key)
+        client = backend._cache.get_client(redis_key, write=True)
+        pipeline = client.pipeline(transaction=True)
+        pipeline.incr(redis_key)
+        pipeline.expire(redis_key, timeout)
+        count, _ = pipeline.execute()
+        return int(count)
+    cache.add(key, 0, timeout=timeout)
+    return cache.incr(key)
+
+
 class ApiKeyRateThrottle(BaseThrottle):
     """At most ``MAILPASS_API_RATE`` requests per API key and window (fixed window)."""
 
@@ -66,9 +88,7 @@ class ApiKeyRateThrottle(BaseThrottle):
         window = int(now // self.duration)
         key = f"{self.cache_prefix}:{api_key.pk}:{self.duration}:{window}"
         try:
-            # The entry outlives its window a little so a late incr never finds it gone.
-            cache.add(key, 0, timeout=self.duration + 5)
-            count = cache.incr(key)
+            count = _window_count_incr(key, timeout=self.duration + 5)
         except Exception as exc:  # the cache is down: let the request through
             logger.warning("API rate limit skipped, cache unavailable: %s", type(exc).__name__)
             return True
