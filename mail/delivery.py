@@ -14,6 +14,7 @@ from django.core.mail import EmailMessage
 from django.core.mail.backends.smtp import EmailBackend
 from django.core.mail.message import sanitize_address
 
+from providers.crypto import SecretDecryptionError
 from providers.services import smtp_error_text
 
 
@@ -58,6 +59,10 @@ def delivery_open(connection: EmailBackend) -> None:
     """Open (connect, TLS, login) or raise ``DeliveryError``."""
     try:
         connection.open()
+    except SecretDecryptionError as exc:
+        connection.close()
+        # A configuration problem, not the server's answer: retryable once the key is fixed.
+        raise DeliveryError(str(exc), permanent=False) from exc
     except (smtplib.SMTPException, ssl.SSLError, OSError) as exc:
         connection.close()
         raise delivery_error_from(exc) from exc

@@ -12,13 +12,32 @@ from django.core.mail.utils import DNS_NAME
 from django.db import transaction
 from django.utils.functional import cached_property
 
-from providers.crypto import SecretDecryptionError
+from providers.crypto import SecretDecryptionError, secret_decrypt
 from providers.models import Security, SmtpProvider
 from providers.presets import RELAY_PRESETS
 
 
 class ProviderEmailBackend(EmailBackend):
-    """Django's SMTP backend, verifying TLS against ``MAILPASS_SMTP_CA_FILE`` when it is set."""
+    """Django's SMTP backend, verifying TLS against ``MAILPASS_SMTP_CA_FILE`` when it is set.
+
+    The stored password is decrypted when the connection opens, not when the backend is made,
+    so a password that no longer decrypts (``MAILPASS_ENCRYPTION_KEY`` changed) fails in
+    ``open()`` like any other connection problem, where the send paths record it.
+    """
+
+    def __init__(self, *, password_encrypted: str = "", **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._password_encrypted = password_encrypted
+
+    def password_load(self) -> None:
+        """Decrypt the stored password; raises ``SecretDecryptionError``."""
+        if self._password_encrypted and not self.password:
+            self.password = secret_decrypt(self._password_encrypted)
+
+    def open(self) -> bool | None:
+        if self.connection is None:
+            self.password_load()
+        return super().open()
 
     @cached_property
     def ssl_context(self) -> ssl.SSLContext:
@@ -37,7 +56,8 @@ def provider_connection(provider: SmtpProvider) -> EmailBackend:
         host=provider.host,
         port=provider.port,
         username=provider.username or None,
-        password=provider.password or None,
+        password="",
+        password_encrypted=provider.password_encrypted,
         use_tls=provider.security == Security.STARTTLS,
         use_ssl=provider.security == Security.SSL,
         timeout=provider.timeout,
@@ -120,8 +140,9 @@ def provider_test_connection(*, provider: SmtpProvider) -> ConnectionCheck:
     The steps are those of ``EmailBackend.open()`` done one by one with the same backend's
     settings (TLS context, timeout), so a failure names the step that failed.
     """
+    backend = provider_connection(provider)
     try:
-        backend = provider_connection(provider)
+        backend.password_load()
     except SecretDecryptionError as exc:
         return ConnectionCheck(ok=False, steps=[], error=str(exc))
     steps: list[str] = []
@@ -195,8 +216,9 @@ def smtp_error_text(exc: BaseException) -> str:
 def provider_send_test_email(*, provider: SmtpProvider, to_email: str) -> ConnectionCheck:
     """Send a short plain-text test message through the provider."""
     from_email = provider.from_email or f"mailpass-test@{provider.host}"
+    connection = provider_connection(provider)
     try:
-        connection = provider_connection(provider)
+        connection.password_load()
     except SecretDecryptionError as exc:
         return ConnectionCheck(ok=False, steps=[], error=str(exc))
     message = EmailMessage(
