@@ -1,3 +1,5 @@
+import re
+
 import pytest
 from django.db import connection
 
@@ -58,3 +60,11 @@ def test_the_api_docs_page_answers(client):
     response = client.get("/api/docs/")
     assert response.status_code == 200
     assert b"swagger" in response.content.lower()
+
+
+@pytest.mark.django_db
+def test_the_api_docs_page_needs_no_cdn(client):
+    page = client.get("/api/docs/").content.decode()
+    assert "cdn.jsdelivr.net" not in page and "unpkg.com" not in page
+    script = re.search(r'src="([^"]*swagger-ui-bundle\.js)"', page).group(1)
+    assert client.get(script).status_code == 200
