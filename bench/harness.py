@@ -134,7 +134,6 @@ def service_env(database_url: str, data_dir: str, cache_url: str) -> dict[str, s
     env.update(
         DATABASE_URL=database_url,
         MAILPASS_DATA_DIR=data_dir,
-        STATIC_ROOT=data_dir,  # exists, so WhiteNoise does not warn at every start
         CACHE_URL=cache_url,
         # The per-key API rate limit protects the service; the benchmarks measure past it.
         MAILPASS_API_RATE="100000000/min",
