@@ -6,10 +6,29 @@ from django.db.models import Q
 
 
 class MessageStatus(models.TextChoices):
+    """The lifecycle of API.md section 11."""
+
+    SCHEDULED = "scheduled"
     QUEUED = "queued"
     SENDING = "sending"
     SENT = "sent"
+    DELIVERED = "delivered"
+    BOUNCED = "bounced"
     FAILED = "failed"
+    SUPPRESSED = "suppressed"
+    CANCELED = "canceled"
+
+
+# Statuses after which nothing is sent any more (attachment content can go).
+FINAL_MESSAGE_STATUSES = frozenset(
+    {
+        MessageStatus.DELIVERED,
+        MessageStatus.BOUNCED,
+        MessageStatus.FAILED,
+        MessageStatus.SUPPRESSED,
+        MessageStatus.CANCELED,
+    }
+)
 
 
 class Message(models.Model):
@@ -39,6 +58,18 @@ class Message(models.Model):
     metadata = models.JSONField(default=dict, blank=True)
     track_opens = models.BooleanField(default=True)
     track_clicks = models.BooleanField(default=True)
+    # Section 12: custom headers as given; attachment metadata only (filename, content_type,
+    # size, content_id), never the content.
+    headers = models.JSONField(default=dict, blank=True, db_default={})
+    attachments = models.JSONField(default=list, blank=True, db_default=[])
+    # Section 13: the template's name when the message was rendered from one.
+    template_name = models.CharField(max_length=100, blank=True, db_default="")
+    # Section 14: when a scheduled message is due (null: send now).
+    send_at = models.DateTimeField(null=True, blank=True)
+    # Section 15: cc/bcc addresses dropped because they were on the suppression list.
+    suppressed = models.JSONField(default=list, blank=True, db_default=[])
+    # Section 16: the provider's own id from its 250 reply to DATA (SES: "250 Ok <id>").
+    provider_message_id = models.CharField(max_length=255, blank=True, db_default="")
     status = models.CharField(
         max_length=16, choices=MessageStatus.choices, default=MessageStatus.SENDING
     )
@@ -62,6 +93,12 @@ class Message(models.Model):
             ),
             models.Index(fields=["account", "-created_at"], name="mail_msg_account_created"),
             models.Index(fields=["to_email"], name="mail_msg_to_email"),
+            # Provider feedback finds the message by the provider's own id.
+            models.Index(
+                fields=["provider", "provider_message_id"],
+                name="mail_msg_provider_msgid",
+                condition=~Q(provider_message_id=""),
+            ),
             # Finding single sends whose process died mid-send (few rows, ever).
             models.Index(
                 fields=["updated_at"],
@@ -79,6 +116,8 @@ class QueueItemStatus(models.TextChoices):
     SENDING = "sending"
     SENT = "sent"
     FAILED = "failed"
+    CANCELED = "canceled"
+    SUPPRESSED = "suppressed"
 
 
 class QueueItem(models.Model):
@@ -128,10 +167,18 @@ class QueueItem(models.Model):
 
 
 class EventType(models.TextChoices):
+    """Events of API.md sections 5 and 11."""
+
+    SCHEDULED = "scheduled"
     QUEUED = "queued"
     SENT = "sent"
     DEFERRED = "deferred"
     FAILED = "failed"
+    DELIVERED = "delivered"
+    BOUNCED = "bounced"
+    COMPLAINED = "complained"
+    SUPPRESSED = "suppressed"
+    CANCELED = "canceled"
     OPEN = "open"
     CLICK = "click"
 
@@ -145,11 +192,22 @@ class MessageEvent(models.Model):
     user_agent = models.CharField(max_length=512, blank=True)
     url = models.TextField(blank=True)  # "" is shown as null by the API
     detail = models.TextField(blank=True)
+    # The address the event concerns ("" when it concerns the whole message).
+    recipient = models.CharField(max_length=254, blank=True, db_default="")
+    # The provider's (or DSN's) own id of a feedback event: the same event is recorded once.
+    external_id = models.CharField(max_length=255, blank=True, db_default="")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["created_at", "id"]
         indexes = [models.Index(fields=["message", "created_at"], name="mail_event_message")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["message", "external_id"],
+                name="mail_event_external_id_once",
+                condition=~Q(external_id=""),
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.event_type} of message {self.message_id}"

@@ -25,8 +25,20 @@ STATUS_MESSAGE_FIELDS = (
     "tags",
     "metadata",
     "attempts",
+    "send_at",
+    "attachments",
+    "template_name",
+    "suppressed",
 )
-STATUS_EVENT_FIELDS = ("event_type", "ip_address", "user_agent", "url", "created_at")
+STATUS_EVENT_FIELDS = (
+    "event_type",
+    "recipient",
+    "detail",
+    "ip_address",
+    "user_agent",
+    "url",
+    "created_at",
+)
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,15 @@ class BlankAsNullCharField(serializers.CharField):
         return value or None
 
 
+class StatusAttachmentSerializer(serializers.Serializer):
+    """What is kept of an attachment: never its content."""
+
+    filename = serializers.CharField()
+    content_type = serializers.CharField()
+    size = serializers.IntegerField()
+    content_id = serializers.CharField(allow_null=True)
+
+
 class StatusMessageSerializer(serializers.Serializer):
     message_id = serializers.CharField()
     from_email = serializers.CharField()
@@ -41,12 +50,18 @@ class StatusMessageSerializer(serializers.Serializer):
     metadata = serializers.DictField()
     queue_id = serializers.IntegerField(allow_null=True)
     attempts = serializers.IntegerField()
+    send_at = UtcDateTimeField(allow_null=True)
+    attachments = StatusAttachmentSerializer(many=True)
+    template = BlankAsNullCharField(source="template_name")
+    suppressed = serializers.ListField(child=serializers.CharField())
 
 
 class StatusEventSerializer(serializers.Serializer):
     """Lifecycle events have no IP, user agent or URL: null, not an empty string."""
 
     event_type = serializers.ChoiceField(choices=EventType.choices)
+    recipient = BlankAsNullCharField()
+    detail = BlankAsNullCharField()
     ip_address = serializers.IPAddressField(allow_null=True)
     user_agent = BlankAsNullCharField()
     url = BlankAsNullCharField()

@@ -72,10 +72,16 @@ def test_it_answers_the_message_and_its_events_as_the_contract_shows(alice, alic
                 "metadata": {"order_id": "12345"},
                 "queue_id": None,
                 "attempts": 1,
+                "send_at": None,
+                "attachments": [],
+                "template": None,
+                "suppressed": [],
             },
             "events": [
                 {
                     "event_type": "sent",
+                    "recipient": None,
+                    "detail": None,
                     "ip_address": None,
                     "user_agent": None,
                     "url": None,
@@ -83,6 +89,8 @@ def test_it_answers_the_message_and_its_events_as_the_contract_shows(alice, alic
                 },
                 {
                     "event_type": "open",
+                    "recipient": None,
+                    "detail": None,
                     "ip_address": "192.168.1.1",
                     "user_agent": "Mozilla/5.0 (X11)",
                     "url": None,
@@ -90,6 +98,8 @@ def test_it_answers_the_message_and_its_events_as_the_contract_shows(alice, alic
                 },
                 {
                     "event_type": "click",
+                    "recipient": None,
+                    "detail": None,
                     "ip_address": "2001:db8::1",
                     "user_agent": "Mozilla/5.0 (X11)",
                     "url": "https://example.com/orders/12345?x=1&y=2",

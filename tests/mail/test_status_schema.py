@@ -3,6 +3,8 @@
 import pytest
 from drf_spectacular.generators import SchemaGenerator
 
+from mail.models import EventType, MessageStatus
+
 
 @pytest.mark.django_db
 def test_the_schema_documents_the_status_endpoint():
@@ -25,9 +27,9 @@ def test_the_schema_documents_the_status_endpoint():
         return field["enum"]
 
     message = components["StatusMessage"]["properties"]
-    assert enum(message["status"]) == ["queued", "sending", "sent", "failed"]
+    assert enum(message["status"]) == MessageStatus.values
     assert message["error_message"]["nullable"] is True
     assert message["queue_id"]["nullable"] is True
     event = components["StatusEvent"]["properties"]
-    assert enum(event["event_type"]) == ["queued", "sent", "deferred", "failed", "open", "click"]
+    assert enum(event["event_type"]) == EventType.values
     assert event["url"]["nullable"] is True
