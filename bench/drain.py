@@ -62,10 +62,10 @@ def _drainer_main(database_url, data_dir, ready, start, results, profile_dir) ->
     _django_setup(database_url, data_dir)
     from django.db import connection
 
-    import mail.queue
+    import mail.queue.drain
     from mail.queue import queue_drain
 
-    mail.queue.BACKGROUND_FINALIZE = os.environ.get("BENCH_FINALIZE", "background") != "sync"
+    mail.queue.drain.BACKGROUND_FINALIZE = os.environ.get("BENCH_FINALIZE", "background") != "sync"
     connection.ensure_connection()
     ready.set()
     start.wait()
@@ -186,13 +186,13 @@ def main() -> None:
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
 
-    import mail.queue
+    import mail.queue.enqueue
     from mail.models import Message
     from providers.models import Security, SmtpProvider
 
     call_command("migrate", verbosity=0)
     # Measure the write alone: in eager mode the kick would drain inside the enqueue.
-    mail.queue.queue_drain_kick = lambda **kwargs: None
+    mail.queue.enqueue.queue_drain_kick = lambda **kwargs: None
     sink = Sink(ctx)
     account = get_user_model().objects.create(username="bench")
     SmtpProvider.objects.create(

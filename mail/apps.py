@@ -7,7 +7,10 @@ class MailConfig(AppConfig):
     name = "mail"
 
     def ready(self) -> None:
-        from mail import schema  # noqa: F401  (registers the OpenAPI serializer extension)
+        from mail import (
+            schema,  # noqa: F401  (registers the OpenAPI serializer extension)
+            tasks,  # noqa: F401  (registers the Celery tasks, enqueued by name)
+        )
         from mail.schedule import queue_drain_schedule_install
 
         post_migrate.connect(

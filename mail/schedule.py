@@ -15,7 +15,7 @@ QUEUE_DRAIN_SCHEDULE_NAME = "mail: drain the queue"
 def queue_drain_schedule_install(*, apps=None, using: str = "default", **kwargs) -> None:
     """Create or update the drain entry. Each drain message expires after one interval: a
     backlog (workers down for a while) then ages out instead of running many drains at once."""
-    from mail.tasks import QUEUE_DRAIN_TASK
+    from mail.queue import QUEUE_DRAIN_TASK
 
     if apps is not None:
         try:  # the migration state tells whether celery-beat's tables exist yet

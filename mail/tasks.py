@@ -5,10 +5,8 @@ from dataclasses import asdict
 from celery import shared_task
 
 from mail.idempotency import idempotency_records_purge
-from mail.queue import queue_drain
+from mail.queue import QUEUE_DRAIN_TASK, queue_drain
 from mail.services import messages_unfinished_fail
-
-QUEUE_DRAIN_TASK = "mail.queue_drain"
 
 
 @shared_task(name=QUEUE_DRAIN_TASK, ignore_result=True)

@@ -33,7 +33,7 @@ def enqueue() -> Callable[..., list[Message]]:
 @pytest.fixture
 def no_kick(monkeypatch) -> None:
     """Enqueueing does not drain in this process (eager mode would): other processes do."""
-    monkeypatch.setattr("mail.queue.queue_drain_kick", lambda **kwargs: None)
+    monkeypatch.setattr("mail.queue.enqueue.queue_drain_kick", lambda **kwargs: None)
 
 
 @pytest.fixture

@@ -6,9 +6,18 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-import mail.queue
+import mail.queue.send
 from mail.models import Message, MessageEvent, QueueItem
-from mail.queue import queue_claim, queue_drain, queue_requeue
+from mail.queue import (
+    DrainResult,
+    OutcomeKind,
+    queue_claim,
+    queue_drain,
+    queue_record,
+    queue_requeue,
+    retry_delay,
+)
+from mail.queue.send import outcome_of
 from tests.factories import SmtpProviderFactory
 
 pytestmark = pytest.mark.django_db
@@ -28,9 +37,9 @@ def test_it_sends_queued_messages_over_one_connection(
     alice_provider, smtp_server, enqueue, monkeypatch
 ):
     opened = []
-    real_open = mail.queue.delivery_open
+    real_open = mail.queue.send.delivery_open
     monkeypatch.setattr(
-        mail.queue, "delivery_open", lambda conn: opened.append(1) or real_open(conn)
+        mail.queue.send, "delivery_open", lambda conn: opened.append(1) or real_open(conn)
     )
     messages = enqueue(provider=alice_provider, count=3)
 
@@ -115,7 +124,7 @@ def test_it_gives_up_after_the_maximum_attempts(alice_provider, smtp_server, enq
 
 def test_retry_delays_grow_and_span_about_an_hour(settings):
     settings.MAILPASS_QUEUE_RETRY_BASE_SECONDS = 60
-    delays = [mail.queue.retry_delay(attempts=n).total_seconds() for n in range(1, 5)]
+    delays = [retry_delay(attempts=n).total_seconds() for n in range(1, 5)]
     assert delays == sorted(delays)
     assert 60 <= delays[0] <= 90
     assert 2400 <= sum(delays) <= 3600
@@ -202,10 +211,10 @@ def test_a_worker_that_lost_its_lease_cannot_overwrite_the_result(
 
     assert result.sent == 1
     # The first worker wakes up and reports a failure: fenced out, nothing changes.
-    late = mail.queue.DrainResult()
-    mail.queue.queue_finalize(
+    late = DrainResult()
+    queue_record(
         worker_id="dead-worker",
-        outcomes=[mail.queue._outcome(stale, mail.queue.PERMANENT, error="550 late")],
+        outcomes=[outcome_of(stale, OutcomeKind.PERMANENT, error="550 late")],
         result=late,
     )
     assert late.total == 0
@@ -243,9 +252,9 @@ def test_a_worker_that_lost_its_lease_cannot_mark_the_message_sent(
     [stale] = queue_claim(worker_id="slow-worker", size=10)
     QueueItem.objects.update(locked_by="other-worker")  # another worker took it over
 
-    late = mail.queue.DrainResult()
-    mail.queue.queue_finalize(
-        worker_id="slow-worker", outcomes=[mail.queue._outcome(stale, mail.queue.SENT)], result=late
+    late = DrainResult()
+    queue_record(
+        worker_id="slow-worker", outcomes=[outcome_of(stale, OutcomeKind.SENT)], result=late
     )
 
     assert late.sent == 0

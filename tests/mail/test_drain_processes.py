@@ -12,7 +12,7 @@ import redis
 from celery import Celery
 
 from mail.models import Message, QueueItem
-from mail.queue import FINALIZE_MAX_MESSAGES
+from mail.queue.drain import FINALIZE_MAX_MESSAGES
 from tests.mail.conftest import MANAGE_PY
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
