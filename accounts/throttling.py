@@ -71,31 +71,38 @@ def _window_count_incr(key: str, *, timeout: int) -> int:
     return cache.incr(key)
 
 
+CACHE_PREFIX = "throttle:api_key"
+
+
+def api_key_rate_count(*, api_key_id: int) -> float | None:
+    """Count one request of this key; None when it is within ``MAILPASS_API_RATE``, else the
+    seconds until its window ends. The SMTP relay counts each message with it too."""
+    num_requests, duration = api_rate_parse(settings.MAILPASS_API_RATE)
+    now = time.time()
+    window = int(now // duration)
+    key = f"{CACHE_PREFIX}:{api_key_id}:{duration}:{window}"
+    try:
+        count = _window_count_incr(key, timeout=duration + 5)
+    except Exception as exc:  # the cache is down: let the request through
+        logger.warning("API rate limit skipped, cache unavailable: %s", type(exc).__name__)
+        return None
+    if count <= num_requests:
+        return None
+    return (window + 1) * duration - now
+
+
 class ApiKeyRateThrottle(BaseThrottle):
     """At most ``MAILPASS_API_RATE`` requests per API key and window (fixed window)."""
 
-    cache_prefix = "throttle:api_key"
-
     def __init__(self) -> None:
-        self.num_requests, self.duration = api_rate_parse(settings.MAILPASS_API_RATE)
         self._wait: float | None = None
 
     def allow_request(self, request, view) -> bool:
         api_key = request.auth
         if not isinstance(api_key, ApiKey):
             return True  # anonymous requests are refused by authentication, not counted here
-        now = time.time()
-        window = int(now // self.duration)
-        key = f"{self.cache_prefix}:{api_key.pk}:{self.duration}:{window}"
-        try:
-            count = _window_count_incr(key, timeout=self.duration + 5)
-        except Exception as exc:  # the cache is down: let the request through
-            logger.warning("API rate limit skipped, cache unavailable: %s", type(exc).__name__)
-            return True
-        if count <= self.num_requests:
-            return True
-        self._wait = (window + 1) * self.duration - now
-        return False
+        self._wait = api_key_rate_count(api_key_id=api_key.pk)
+        return self._wait is None
 
     def wait(self) -> float | None:
         # Whole seconds, at least 1: the exception handler writes it as Retry-After.

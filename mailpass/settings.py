@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "accounts",
     "providers",
     "mail",
+    "relay",
 ]
 
 # The header middlewares come first so that answers made early (413 before the body is read)
@@ -184,6 +185,16 @@ MAILPASS_QUEUE_BATCH_SIZE = env.int("MAILPASS_QUEUE_BATCH_SIZE", default=200)
 MAILPASS_QUEUE_LEASE_SECONDS = env.int("MAILPASS_QUEUE_LEASE_SECONDS", default=300)
 MAILPASS_QUEUE_MAX_ATTEMPTS = env.int("MAILPASS_QUEUE_MAX_ATTEMPTS", default=5)
 MAILPASS_QUEUE_RETRY_BASE_SECONDS = env.float("MAILPASS_QUEUE_RETRY_BASE_SECONDS", default=60.0)
+# SMTP relay (API.md section 18): STARTTLS certificate and key (PEM files); AUTH without TLS
+# only when explicitly allowed (development); threads doing its database work.
+MAILPASS_SMTP_RELAY_TLS_CERT = env.str("MAILPASS_SMTP_RELAY_TLS_CERT", default="")
+MAILPASS_SMTP_RELAY_TLS_KEY = env.str("MAILPASS_SMTP_RELAY_TLS_KEY", default="")
+MAILPASS_SMTP_RELAY_ALLOW_PLAIN_AUTH = env.bool(
+    "MAILPASS_SMTP_RELAY_ALLOW_PLAIN_AUTH", default=False
+)
+MAILPASS_SMTP_RELAY_DB_THREADS = env.int("MAILPASS_SMTP_RELAY_DB_THREADS", default=8)
+if MAILPASS_SMTP_RELAY_DB_THREADS < 1:
+    raise ImproperlyConfigured("MAILPASS_SMTP_RELAY_DB_THREADS must be at least 1.")
 
 if not re.fullmatch(r"[1-9]\d*/(s|sec|second|m|min|minute|h|hour|d|day)", MAILPASS_API_RATE):
     raise ImproperlyConfigured(

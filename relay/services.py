@@ -1,0 +1,142 @@
+"""What the SMTP relay does at each step (API.md section 18), as plain synchronous functions.
+
+They touch the database, so the server never calls them on its event loop: it runs them in
+its bounded thread pool (``relay.server``). Each returns the SMTP reply to give, or data the
+next step needs; refusals are ``RelayRefusal`` carrying their reply line.
+"""
+
+import logging
+from dataclasses import dataclass
+
+from django.contrib.auth.models import AbstractBaseUser
+
+from accounts.models import PERMISSION_MAIL, ApiKey
+from accounts.services import api_key_authenticate
+from accounts.throttling import api_key_rate_count
+from mail.queue import BatchItem, batch_enqueue
+from mail.serializers import MessageInputSerializer
+from mailpass.api import validation_error_body
+from mailpass.errors import NoSmtpProvider
+from providers.selectors import provider_get_default
+from relay.mime import MimeRejected, mime_to_message
+
+logger = logging.getLogger(__name__)
+
+REPLY_AUTH_OK = "235 2.7.0 Authentication successful"
+REPLY_AUTH_INVALID = "535 5.7.8 Authentication credentials invalid"
+REPLY_NOT_ALLOWED = "550 5.7.1 This API key may not send mail (it lacks the 'mail' permission)"
+REPLY_KEY_REVOKED = "550 5.7.1 This API key was revoked"
+REPLY_NO_PROVIDER = "451 4.3.0 No active default SMTP provider is configured for this account"
+REPLY_TEMPORARY = "451 4.3.0 Temporary failure, try again later"
+REPLY_TOO_BIG = "552 5.3.4 Message too big for system"
+REPLY_TOO_MANY_RECIPIENTS = "452 4.5.3 Too many recipients"
+# Longer reply lines are cut: RFC 5321 allows 512 octets per reply line.
+MAX_REPLY_TEXT = 400
+
+
+class RelayRefusal(Exception):
+    """A step refused; ``reply`` is the SMTP reply line."""
+
+    def __init__(self, reply: str) -> None:
+        super().__init__(reply)
+        self.reply = reply
+
+
+@dataclass(frozen=True)
+class RelayIdentity:
+    """Who authenticated on a connection (kept in the aiosmtpd session)."""
+
+    login: bytes
+    api_key_id: int
+    account_id: int
+    is_test: bool
+
+
+@dataclass(frozen=True)
+class RelaySender:
+    """What MAIL FROM checked, for the DATA of the same transaction."""
+
+    api_key: ApiKey
+
+    @property
+    def account(self) -> AbstractBaseUser:
+        return self.api_key.account
+
+
+def relay_authenticate(*, login: bytes, password: bytes) -> RelayIdentity:
+    """AUTH PLAIN/LOGIN: the password is an API key with the ``mail`` permission.
+
+    The username is free. Raises ``RelayRefusal`` (535 5.7.8) for a bad, revoked or
+    mail-less key.
+    """
+    try:
+        plain_key = password.decode("ascii")
+    except UnicodeDecodeError:
+        raise RelayRefusal(REPLY_AUTH_INVALID) from None
+    api_key = api_key_authenticate(plain_key=plain_key)
+    if api_key is None or not api_key.has_permission(PERMISSION_MAIL):
+        raise RelayRefusal(REPLY_AUTH_INVALID)
+    return RelayIdentity(
+        login=login, api_key_id=api_key.pk, account_id=api_key.account_id, is_test=api_key.is_test
+    )
+
+
+def relay_mail_begin(*, identity: RelayIdentity) -> RelaySender:
+    """MAIL FROM: the key is still valid and may send, the account can send, within its rate.
+
+    Checked again for every message: a key revoked while a client keeps its connection open
+    is refused at its next message.
+    """
+    api_key = (
+        ApiKey.objects.select_related("account", "account__mail_settings")
+        .filter(pk=identity.api_key_id)
+        .first()
+    )
+    if api_key is None or api_key.revoked_at is not None or not api_key.account.is_active:
+        raise RelayRefusal(REPLY_KEY_REVOKED)
+    if not api_key.has_permission(PERMISSION_MAIL):
+        raise RelayRefusal(REPLY_NOT_ALLOWED)
+    wait = api_key_rate_count(api_key_id=api_key.pk)
+    if wait is not None:
+        raise RelayRefusal(
+            f"421 4.7.0 Too many messages for this API key, try again in {max(1, int(wait))} s"
+        )
+    if provider_get_default(account=api_key.account_id) is None:
+        raise RelayRefusal(REPLY_NO_PROVIDER)
+    return RelaySender(api_key=api_key)
+
+
+def _one_line(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= MAX_REPLY_TEXT else text[: MAX_REPLY_TEXT - 3] + "..."
+
+
+def relay_message_queue(
+    *, sender: RelaySender, raw: bytes, rcpt_tos: list[str], mail_from: str
+) -> str:
+    """DATA: map the message, validate it like a batch item, queue it; the final reply.
+
+    Raises ``RelayRefusal`` with ``550 5.6.0`` naming the field for a message that violates
+    API.md section 3 or 12, ``550 5.1.1`` for a suppressed ``to``, ``451 4.3.0`` when the
+    account lost its default provider since MAIL.
+    """
+    try:
+        mapped = mime_to_message(raw=raw, rcpt_tos=rcpt_tos, mail_from=mail_from)
+    except MimeRejected as exc:
+        raise RelayRefusal(f"550 5.6.0 {_one_line(str(exc))}") from exc
+    if mapped.attachments:
+        raise RelayRefusal("550 5.6.0 attachments: Not supported by the relay yet.")
+    serializer = MessageInputSerializer(data=mapped.data)
+    if not serializer.is_valid():
+        error = validation_error_body(serializer.errors)["error"]
+        raise RelayRefusal(f"550 5.6.0 {_one_line(error['message'])}")
+    item = BatchItem(index=0, to=mapped.data.get("to"), data=serializer.validated_data)
+    try:
+        (item,) = batch_enqueue(
+            account=sender.account, items=[item], is_test=sender.api_key.is_test
+        )
+    except NoSmtpProvider:
+        raise RelayRefusal(REPLY_NO_PROVIDER) from None
+    if item.error is not None:
+        raise RelayRefusal(f"550 5.6.0 {_one_line(item.error['message'])}")
+    return f"250 2.0.0 queued as {item.message_id}"
