@@ -33,6 +33,10 @@ def owner(username: str, password: str):
     return user
 
 
+def card_value(page, metric: str) -> int:
+    return int(page.inner_text(f'[data-metric="{metric}"] .mp-card-value'))
+
+
 def send(client, key: str, to: str, *, html: bool = True) -> None:
     body = {"to": to, "subject": "Order 1", "html" if html else "text": "<p>Thanks</p>"}
     response = client.post(
@@ -80,11 +84,8 @@ def test_an_owner_logs_in_and_sees_exactly_their_own_mail(live_server, smtp_serv
                 page.click("input[type=submit]")
                 page.wait_for_selector("#mp-dashboard")
 
-                def value(metric: str) -> int:
-                    return int(page.inner_text(f'[data-metric="{metric}"] .mp-card-value'))
-
-                assert value("sent") == 4
-                assert value("failed") == 1
+                assert card_value(page, "sent") == 4
+                assert card_value(page, "failed") == 1
                 assert "20.0% of handled" in page.inner_text('[data-metric="failed"]')
                 assert "bob-reader" not in page.content()
                 assert "gone@example.com" in page.inner_text('[aria-label="Latest problems"]')
