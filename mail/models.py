@@ -99,6 +99,12 @@ class Message(models.Model):
                 name="mail_msg_provider_msgid",
                 condition=~Q(provider_message_id=""),
             ),
+            # The attachment purge reads the files that waiting messages still need.
+            models.Index(
+                fields=["account"],
+                name="mail_msg_live_attachments",
+                condition=Q(status__in=["scheduled", "queued", "sending"]) & ~Q(attachments=[]),
+            ),
             # Finding single sends whose process died mid-send (few rows, ever).
             models.Index(
                 fields=["updated_at"],
@@ -211,6 +217,31 @@ class MessageEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_type} of message {self.message_id}"
+
+
+class AttachmentContent(models.Model):
+    """The bytes of an attachment of queued mail, once per distinct file of an account.
+
+    Kept while a message that waits to be sent refers to it (by ``sha256`` in
+    ``Message.attachments``), then purged (``mail.attachments.attachment_contents_purge``).
+    """
+
+    account = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    sha256 = models.CharField(max_length=64)
+    size = models.PositiveBigIntegerField()
+    content = models.BinaryField()
+    # Last time a message asked for this file: the purge leaves recent rows alone.
+    stored_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account", "sha256"], name="mail_attachment_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"attachment content {self.sha256[:12]} ({self.size} bytes)"
 
 
 class IdempotencyRecord(models.Model):

@@ -17,6 +17,9 @@ from django.core.validators import validate_email
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from mail import attachments as attachment_rules
+from mail import custom_headers
+
 MAX_RECIPIENTS = 50
 MAX_SUBJECT_CHARS = 998
 MAX_TAGS = 10
@@ -150,6 +153,120 @@ class MetadataField(serializers.Field):
         return value
 
 
+def _field_errors(errors: dict[str | None, list[str]]) -> Any:
+    """A list for errors of the field as a whole, else a dict that ``flat_errors`` flattens."""
+    if None in errors:
+        return errors[None]
+    return errors
+
+
+def flat_errors(detail: dict[str, Any]) -> dict[str, Any]:
+    """API.md section 12: a field inside a list or object is named by a flat key."""
+    flat: dict[str, Any] = {}
+    for key, value in detail.items():
+        if isinstance(value, dict):
+            for inner, messages in flat_errors(value).items():
+                if inner.startswith("["):
+                    name = f"{key}{inner}"
+                else:
+                    name = f"{key}.{inner}"
+                flat[name] = messages
+        else:
+            flat[key] = value
+    return flat
+
+
+@extend_schema_field(
+    {
+        "type": "array",
+        "maxItems": attachment_rules.MAX_ATTACHMENTS,
+        "description": "Files attached to the message (API.md section 12). Decoded content of "
+        "all attachments together at most MAILPASS_MAX_ATTACHMENT_BYTES (default 10 MiB); "
+        "extensions on the block list (exe, bat, js, ...) are refused. An attachment with a "
+        "content_id is inline: reference it in html as cid:<content_id>.",
+        "items": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["filename", "content"],
+            "properties": {
+                "filename": {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": attachment_rules.MAX_FILENAME_CHARS,
+                    "pattern": attachment_rules.FILENAME_PATTERN,
+                    "description": "No / or \\, no control characters; non-ASCII is "
+                    "allowed (RFC 2231 in the header).",
+                    "example": "invoice.pdf",
+                },
+                "content": {
+                    "type": "string",
+                    "format": "byte",
+                    "description": "The file as standard base64 (RFC 4648, padded; line "
+                    "breaks allowed). Empty for an empty file.",
+                    "example": "JVBERi0xLjQK",
+                },
+                "content_type": {
+                    "type": "string",
+                    "pattern": attachment_rules.CONTENT_TYPE_PATTERN,
+                    "description": "type/subtype; default: guessed from the filename, else "
+                    "application/octet-stream.",
+                    "example": "application/pdf",
+                },
+                "content_id": {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": attachment_rules.MAX_CONTENT_ID_CHARS,
+                    "pattern": attachment_rules.CONTENT_ID_PATTERN,
+                    "description": "Makes the part inline (Content-ID: <content_id>); no <, > "
+                    "or white space.",
+                    "example": "logo",
+                },
+            },
+        },
+    }
+)
+class AttachmentListField(serializers.Field):
+    """``attachments``: validated and decoded by ``mail.attachments.attachments_parse``."""
+
+    def to_internal_value(self, data: Any) -> list[attachment_rules.Attachment]:
+        try:
+            return attachment_rules.attachments_parse(data)
+        except attachment_rules.AttachmentsInvalid as exc:
+            raise serializers.ValidationError(_field_errors(exc.errors)) from exc
+
+    def to_representation(self, value: Any) -> Any:
+        return [a.metadata() for a in value]
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "maxProperties": custom_headers.MAX_HEADERS,
+        "additionalProperties": {
+            "type": "string",
+            "maxLength": custom_headers.MAX_VALUE_CHARS,
+            "pattern": NO_LINE_BREAKS_PATTERN,
+        },
+        "description": "Custom headers, name -> value (API.md section 12). Not the headers "
+        "MailPass writes (From, Sender, To, Cc, Bcc, Reply-To, Subject, Date, Message-ID, "
+        "MIME-Version, Content-*, Return-Path, Received, DKIM-Signature) and no X-MailPass-*; "
+        "names are case-insensitive and given once. Non-ASCII values are RFC 2047 encoded.",
+        "example": {"List-Unsubscribe": "<mailto:unsubscribe@yourdomain.com>"},
+    }
+)
+class CustomHeadersField(serializers.Field):
+    """``headers``: validated by ``mail.custom_headers.headers_parse``."""
+
+    def to_internal_value(self, data: Any) -> dict[str, str]:
+        try:
+            return custom_headers.headers_parse(data)
+        except custom_headers.HeadersInvalid as exc:
+            raise serializers.ValidationError(_field_errors(exc.errors)) from exc
+
+    def to_representation(self, value: Any) -> Any:
+        return value
+
+
 class StrictSerializer(serializers.Serializer):
     """Refuses fields it does not declare, each named in ``details`` (a typo must not pass)."""
 
@@ -167,7 +284,7 @@ class StrictSerializer(serializers.Serializer):
         try:
             value = super().to_internal_value(data)
         except serializers.ValidationError as exc:
-            raise serializers.ValidationError({**unknown, **exc.detail}) from exc
+            raise serializers.ValidationError(flat_errors({**unknown, **exc.detail})) from exc
         if unknown:
             raise serializers.ValidationError(unknown)
         return value
@@ -198,6 +315,8 @@ class MessageInputSerializer(MessageDefaultsSerializer):
     text = StrictCharField(required=False, allow_blank=True)
     cc = AddressListField(required=False)
     bcc = AddressListField(required=False)
+    attachments = AttachmentListField(required=False)
+    headers = CustomHeadersField(required=False)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         errors: dict[str, list[str]] = {}

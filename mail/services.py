@@ -15,6 +15,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.selectors import account_tracking_defaults
+from mail.attachments import Attachment, attachment_contents_store
 from mail.composer import email_build
 from mail.connection_reuse import provider_connection_reused
 from mail.delivery import DeliveryError, delivery_send
@@ -58,6 +59,12 @@ def message_prepare(
             details={"from_email": ["Required: the SMTP provider has no default sender address."]},
         )
     tracking = account_tracking_defaults(account=account)
+    attachments: list[Attachment] = list(data.get("attachments", []))
+    if attachments and status != MessageStatus.SENDING and not is_test:
+        # A worker builds this email later, maybe in another container: keep the content
+        # until the message is done (mail.attachments). A single send builds it from the
+        # request and stores nothing; test keys never build it.
+        attachment_contents_store(account_id=account.pk, attachments=attachments)
     return Message(
         account=account,
         provider=provider,
@@ -75,6 +82,8 @@ def message_prepare(
         metadata=dict(data.get("metadata", {})),
         track_opens=data.get("track_opens", tracking.track_opens),
         track_clicks=data.get("track_clicks", tracking.track_clicks),
+        headers=dict(data.get("headers", {})),
+        attachments=[attachment.metadata() for attachment in attachments],
         status=status,
         is_test=is_test,
     )
@@ -199,8 +208,9 @@ def message_send(
         message.limit_counted_at = timezone.now()
         message.save(force_insert=True)
 
+    contents = {a.sha256: a.content for a in data.get("attachments", [])}
     try:
-        email = email_build(message)
+        email = email_build(message, contents=contents)
         with provider_connection_reused(provider) as connection:
             try:
                 result = delivery_send(connection, email)

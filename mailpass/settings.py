@@ -172,7 +172,21 @@ if env.bool("USE_X_FORWARDED_PROTO", default=False):
 # --- MailPass -------------------------------------------------------------------------------
 MAILPASS_PUBLIC_URL = env.str("MAILPASS_PUBLIC_URL", default="http://localhost:8000").rstrip("/")
 MAILPASS_MESSAGE_ID_DOMAIN = env.str("MAILPASS_MESSAGE_ID_DOMAIN", default="mailpass.im")
-MAILPASS_MAX_BODY_BYTES = env.int("MAILPASS_MAX_BODY_BYTES", default=10 * 1024 * 1024)
+# 20 MiB: the largest attachments (10 MiB decoded, about 13.4 MiB as base64) and the rest of
+# the message fit (API.md sections 2 and 12).
+MAILPASS_MAX_BODY_BYTES = env.int("MAILPASS_MAX_BODY_BYTES", default=20 * 1024 * 1024)
+# Decoded attachments of one message together (API.md section 12).
+MAILPASS_MAX_ATTACHMENT_BYTES = env.int("MAILPASS_MAX_ATTACHMENT_BYTES", default=10 * 1024 * 1024)
+# Attachment extensions refused, case-insensitive, also as the last of several (x.pdf.exe);
+# setting the variable replaces the whole list (empty: nothing is blocked).
+MAILPASS_BLOCKED_ATTACHMENT_EXTENSIONS = [
+    extension.strip().lstrip(".").lower()
+    for extension in env.str(
+        "MAILPASS_BLOCKED_ATTACHMENT_EXTENSIONS",
+        default="exe,bat,cmd,com,cpl,scr,pif,msi,msp,jar,js,jse,vbs,vbe,wsf,wsh,ps1,hta,reg,lnk,dll",
+    ).split(",")
+    if extension.strip()
+]
 MAILPASS_TRUSTED_PROXY_COUNT = env.int("MAILPASS_TRUSTED_PROXY_COUNT", default=0)
 MAILPASS_SMTP_TIMEOUT = env.float("MAILPASS_SMTP_TIMEOUT", default=10.0)
 # Single sends keep their SMTP connection open this long between requests (0: never reuse).
@@ -206,7 +220,7 @@ if not re.match(r"https?://[^/]+", MAILPASS_PUBLIC_URL):
     raise ImproperlyConfigured(
         f"MAILPASS_PUBLIC_URL must be an http(s) URL, not {MAILPASS_PUBLIC_URL!r}."
     )
-for _name in ("MAILPASS_MAX_BODY_BYTES", "MAILPASS_SMTP_TIMEOUT"):
+for _name in ("MAILPASS_MAX_BODY_BYTES", "MAILPASS_MAX_ATTACHMENT_BYTES", "MAILPASS_SMTP_TIMEOUT"):
     if globals()[_name] <= 0:
         raise ImproperlyConfigured(f"{_name} must be greater than 0.")
 if MAILPASS_TRUSTED_PROXY_COUNT < 0:
