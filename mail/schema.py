@@ -111,7 +111,9 @@ BODY_ERRORS = {
         ),
     ),
     409: _error("IDEMPOTENCY_CONFLICT: the Idempotency-Key was used with another body"),
-    413: _error("PAYLOAD_TOO_LARGE: the body is over the limit (default 10 MiB)"),
+    413: _error(
+        "PAYLOAD_TOO_LARGE: the body is over the limit (MAILPASS_MAX_BODY_BYTES, default 20 MiB)"
+    ),
     415: _error("UNSUPPORTED_MEDIA_TYPE: the body is not application/json"),
     422: _error(
         "NO_SMTP_PROVIDER: the account has no active default SMTP provider",

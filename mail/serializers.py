@@ -164,7 +164,9 @@ def flat_errors(detail: dict[str, Any]) -> dict[str, Any]:
     """API.md section 12: a field inside a list or object is named by a flat key."""
     flat: dict[str, Any] = {}
     for key, value in detail.items():
-        if isinstance(value, dict):
+        # DRF's own list fields report items by int position ({"cc": {1: [...]}}); those stay
+        # as they were.
+        if isinstance(value, dict) and all(isinstance(inner, str) for inner in value):
             for inner, messages in flat_errors(value).items():
                 if inner.startswith("["):
                     name = f"{key}{inner}"

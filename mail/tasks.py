@@ -4,6 +4,7 @@ from dataclasses import asdict
 
 from celery import shared_task
 
+from mail.attachments import attachment_contents_purge
 from mail.idempotency import idempotency_records_purge
 from mail.queue import QUEUE_DRAIN_TASK, queue_drain
 from mail.services import messages_unfinished_fail
@@ -16,4 +17,5 @@ def queue_drain_task(limit: int | None = None) -> dict[str, int]:
     # Housekeeping rides on the periodic drain: both are cheap indexed statements.
     result["unfinished_closed"] = messages_unfinished_fail()
     result["idempotency_purged"] = idempotency_records_purge()
+    result["attachments_purged"] = attachment_contents_purge()
     return result

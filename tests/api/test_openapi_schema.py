@@ -71,3 +71,30 @@ def test_the_request_bodies_refuse_unknown_fields_and_need_html_or_text(schema):
     assert idempotency["schema"] == {"type": "string", "minLength": 1, "maxLength": 255}
     example = send["requestBody"]["content"]["application/json"]["examples"]
     assert next(iter(example.values()))["value"]["subject"] == "Order Confirmation"
+
+
+def test_attachments_and_headers_are_described_with_their_rules(schema):
+    message = schema["components"]["schemas"]["MessageInputRequest"]["properties"]
+    attachments = message["attachments"]
+    assert attachments["type"] == "array" and attachments["maxItems"] == 20
+    item = attachments["items"]
+    assert item["required"] == ["filename", "content"]
+    assert item["additionalProperties"] is False
+    assert set(item["properties"]) == {"filename", "content", "content_type", "content_id"}
+    assert item["properties"]["filename"]["maxLength"] == 255
+    assert item["properties"]["content"]["format"] == "byte"
+    assert item["properties"]["content_id"]["maxLength"] == 128
+    headers = message["headers"]
+    assert headers["type"] == "object" and headers["maxProperties"] == 20
+    assert headers["additionalProperties"]["type"] == "string"
+    assert "Message-ID" in headers["description"]
+    # Section 4's top-level batch defaults do not include them.
+    batch = schema["components"]["schemas"]["BatchInputRequest"]["properties"]
+    assert "attachments" not in batch and "headers" not in batch
+
+
+def test_status_describes_attachment_metadata_without_content(schema):
+    components = schema["components"]["schemas"]
+    message = components["StatusMessage"]["properties"]
+    attachment = components[message["attachments"]["items"]["$ref"].rsplit("/", 1)[1]]
+    assert set(attachment["properties"]) == {"filename", "content_type", "size", "content_id"}

@@ -217,3 +217,18 @@ def test_the_relay_function_names_the_field_it_refuses(alice):
         "attachments[1].filename": ["Files ending in .exe are not accepted."]
     }
     assert AttachmentContent.objects.count() == 0
+
+
+def test_the_periodic_drain_purges_content_of_finished_messages(
+    alice_client, alice_provider, smtp_server, no_kick
+):
+    from mail.tasks import queue_drain_task
+
+    send_batch(alice_client, [item("a@example.com", attachments=[INVOICE])])
+    drain()
+    AttachmentContent.objects.update(stored_at=timezone.now() - PURGE_GRACE - timedelta(seconds=1))
+
+    result = queue_drain_task()
+
+    assert result["attachments_purged"] == 1
+    assert AttachmentContent.objects.count() == 0
