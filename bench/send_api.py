@@ -11,12 +11,16 @@ What it does (see docs/README-send.md):
    processes (HTTP keep-alive), and sends the same message with raw smtplib, one connection
    per message, from the same number of client processes; the two alternate in ``--slices``
    slices so that other load on the machine hits both alike;
-5. prints requests/s, p50 and p95 of each, and the API/raw ratios.
+5. prints requests/s, p50 and p95 of each, and the API/raw ratios;
+6. the same again with one 100 KiB attachment (random bytes, base64 in the JSON body; a
+   MIME attachment for smtplib), alternating with the plain runs, so its rate is reported next
+   to the plain one in the same run.
 
 Clients are processes, not threads, so the load generator is not serialized on one GIL.
 """
 
 import argparse
+import base64
 import http.client
 import json
 import multiprocessing as mp
@@ -62,11 +66,21 @@ MESSAGE = {
 }
 
 
+# Random bytes do not compress: the worst case for the base64 and MIME work.
+ATTACHMENT = os.urandom(100 * 1024)
+MESSAGE_WITH_ATTACHMENT = {
+    **MESSAGE,
+    "attachments": [{"filename": "invoice.pdf", "content": base64.b64encode(ATTACHMENT).decode()}],
+}
+
+
 # --- the clients ------------------------------------------------------------------------------
 
 
-def api_client_main(port: int, key: str, duration: float, start_at: float, results) -> None:
-    body = json.dumps(MESSAGE).encode()
+def api_client_main(
+    port: int, key: str, attachment: bool, duration: float, start_at: float, results
+) -> None:
+    body = json.dumps(MESSAGE_WITH_ATTACHMENT if attachment else MESSAGE).encode()
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
     latencies: list[float] = []
     errors = 0
@@ -94,7 +108,7 @@ def api_client_main(port: int, key: str, duration: float, start_at: float, resul
     results.put((latencies, errors))
 
 
-def raw_message() -> bytes:
+def raw_message(attachment: bool) -> bytes:
     """The same message as the API sends, built per send like a real client would."""
     message = EmailMessage()
     message["From"] = formataddr((MESSAGE["from_name"], MESSAGE["from_email"]))
@@ -106,10 +120,14 @@ def raw_message() -> bytes:
     message["Message-ID"] = make_msgid(domain="mailpass.im")
     message.set_content(MESSAGE["text"])
     message.add_alternative(MESSAGE["html"], subtype="html")
+    if attachment:
+        message.add_attachment(
+            ATTACHMENT, maintype="application", subtype="pdf", filename="invoice.pdf"
+        )
     return message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
 
 
-def raw_client_main(port: int, duration: float, start_at: float, results) -> None:
+def raw_client_main(port: int, attachment: bool, duration: float, start_at: float, results) -> None:
     recipients = [MESSAGE["to"], *MESSAGE["cc"], *MESSAGE["bcc"]]
     latencies: list[float] = []
     errors = 0
@@ -120,7 +138,7 @@ def raw_client_main(port: int, duration: float, start_at: float, results) -> Non
         started = time.perf_counter()
         try:
             with smtplib.SMTP("127.0.0.1", port, timeout=30) as smtp:
-                smtp.sendmail(MESSAGE["from_email"], recipients, raw_message())
+                smtp.sendmail(MESSAGE["from_email"], recipients, raw_message(attachment))
             latencies.append(time.perf_counter() - started)
         except (OSError, smtplib.SMTPException):
             errors += 1
@@ -206,17 +224,20 @@ def main() -> int:
     )
     rows = []
     try:
-        drive_once(api_client_main, (api_port, key), args.workers * args.threads, 1.0)  # warm-up
+        drive_once(api_client_main, (api_port, key, False), args.workers * args.threads, 1.0)
         for clients in client_counts:
             # API and raw runs alternate in slices, so load from elsewhere on the machine
             # hits both alike; the figures are over the whole duration of each.
-            runs = {"api": ([], 0, 0), "raw": ([], 0, 0)}
+            modes = (
+                ("api", api_client_main, (api_port, key, False)),
+                ("raw", raw_client_main, (sink_port, False)),
+                ("api+att", api_client_main, (api_port, key, True)),
+                ("raw+att", raw_client_main, (sink_port, True)),
+            )
+            runs = {mode: ([], 0, 0) for mode, _, _ in modes}
             slice_seconds = args.duration / args.slices
             for _ in range(args.slices):
-                for mode, target, target_args in (
-                    ("api", api_client_main, (api_port, key)),
-                    ("raw", raw_client_main, (sink_port,)),
-                ):
+                for mode, target, target_args in modes:
                     sink.read()
                     got, failed = drive_once(target, target_args, clients, slice_seconds)
                     latencies, errors, delivered = runs[mode]
@@ -225,11 +246,11 @@ def main() -> int:
                         errors + failed,
                         delivered + sink.read()[0],
                     )
-            api = summarize(runs["api"][0], runs["api"][1], args.duration)
-            api["delivered"] = runs["api"][2]
-            raw = summarize(runs["raw"][0], runs["raw"][1], args.duration)
-            raw["delivered"] = runs["raw"][2]
-            rows.append((clients, api, raw))
+            summary = {}
+            for mode, (latencies, errors, delivered) in runs.items():
+                summary[mode] = summarize(latencies, errors, args.duration)
+                summary[mode]["delivered"] = delivered
+            rows.append((clients, summary))
     finally:
         process_group_stop(server)
         sink.stop()
@@ -239,20 +260,31 @@ def main() -> int:
         f"\n{'clients':>7} {'mode':<8} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} "
         f"{'ok':>7} {'errors':>6} {'in sink':>7}"
     )
-    for clients, api, raw in rows:
-        for mode, row in (("api", api), ("smtplib", raw)):
+    labels = {"api": "api", "raw": "smtplib", "api+att": "api+att", "raw+att": "smtp+att"}
+    for clients, summary in rows:
+        for mode, row in summary.items():
             print(
-                f"{clients:>7} {mode:<8} {row['rate']:>8.1f} {row['p50']:>8.2f} "
+                f"{clients:>7} {labels[mode]:<8} {row['rate']:>8.1f} {row['p50']:>8.2f} "
                 f"{row['p95']:>8.2f} {row['n']:>7} {row['errors']:>6} {row['delivered']:>7}"
             )
-    print("\nratios (API / raw smtplib):")
-    for clients, api, raw in rows:
+    print("\nratios (API / raw smtplib; +att: one 100 KiB attachment):")
+    for clients, summary in rows:
+        for plain, attached in (("api", "raw"), ("api+att", "raw+att")):
+            api, raw = summary[plain], summary[attached]
+            print(
+                f"  {clients} client(s) {plain:<7}: rate {_ratio(api['rate'], raw['rate'])}, "
+                f"p50 {api['p50'] - raw['p50']:+.2f} ms ({_ratio(api['p50'], raw['p50'])}), "
+                f"p95 {api['p95'] - raw['p95']:+.2f} ms"
+            )
         print(
-            f"  {clients} client(s): rate {api['rate'] / raw['rate']:.2f}x, "
-            f"p50 {api['p50'] - raw['p50']:+.2f} ms ({api['p50'] / raw['p50']:.2f}x), "
-            f"p95 {api['p95'] - raw['p95']:+.2f} ms"
+            f"  {clients} client(s) api+att / api: rate "
+            f"{_ratio(summary['api+att']['rate'], summary['api']['rate'])}"
         )
     return 0
+
+
+def _ratio(a: float, b: float) -> str:
+    return f"{a / b:.2f}x" if b else "n/a"
 
 
 if __name__ == "__main__":

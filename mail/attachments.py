@@ -25,6 +25,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from mail.delivery import DeliveryError
 from mail.models import AttachmentContent, Message, MessageStatus
 from mailpass.errors import ValidationFailed
 
@@ -348,8 +349,15 @@ def attachment_contents_store(*, account_id: int, attachments: list[Attachment])
             )
 
 
-class AttachmentContentMissing(Exception):
-    """A queued message's attachment content is gone (purged after it was final)."""
+class AttachmentContentMissing(DeliveryError):
+    """A queued message's attachment content is gone (purged after it was final).
+
+    A permanent delivery error: the drain fails the message with this text instead of an
+    anonymous internal error.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, permanent=True)
 
 
 def attachment_contents_load(*, message: Message) -> dict[str, bytes]:

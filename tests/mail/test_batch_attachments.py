@@ -177,6 +177,7 @@ def test_a_queued_message_whose_content_is_gone_fails_with_a_clear_error(
 
     message = Message.objects.get(message_id=answer["message_id"])
     assert message.status == MessageStatus.FAILED
+    assert "attachment content is no longer stored" in message.error_message
     assert smtp_server.messages == []
 
 

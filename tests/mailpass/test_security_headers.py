@@ -20,7 +20,7 @@ def assert_security_headers(response) -> None:
         ("get", STATUS_PATH, {}, None),  # authenticated, through the view
         ("get", "/api/v1/nowhere", {}, 404),
         ("delete", "/api/v1/mail/send", {}, 405),
-        ("post", "/api/v1/mail/send", {"CONTENT_LENGTH": str(11 * 1024 * 1024)}, 413),
+        ("post", "/api/v1/mail/send", {"CONTENT_LENGTH": str(21 * 1024 * 1024)}, 413),
     ],
 )
 def test_api_answers_carry_the_security_headers(alice_client, method, path, extra, status):
