@@ -75,6 +75,42 @@ def test_queued_attachments_are_sent_byte_identical(
     assert "/t/o/" in html and 'src="cid:logo"' in html
 
 
+BODIES = {
+    "text only": ({"text": "Hi"}, "text/plain"),
+    "html only": ({"html": HTML}, "text/html"),
+    "text and html": (
+        {"text": "Hi", "html": HTML},
+        ("multipart/alternative", ["text/plain", "text/html"]),
+    ),
+}
+
+
+@pytest.mark.parametrize(("body", "tree"), BODIES.values(), ids=BODIES.keys())
+@pytest.mark.parametrize("inline", [False, True], ids=["attachments", "inline and attachments"])
+def test_queued_mail_has_the_structure_its_parts_require(
+    alice_client, alice_provider, smtp_server, no_kick, body, tree, inline
+):
+    attachments = [LOGO, INVOICE] if inline else [INVOICE]
+    message = {"to": "a@example.com", "subject": "Hi", "attachments": attachments, **body}
+    (answer,) = send_batch(alice_client, [message])
+
+    drain()
+
+    mail = smtp_server.by_message_id(answer["message_id"])[0].parsed
+    if inline and "html" in body:
+        assert structure(mail) == (
+            "multipart/mixed",
+            [("multipart/related", [tree, "image/png"]), "application/pdf"],
+        )
+    elif inline:
+        assert structure(mail) == ("multipart/mixed", [tree, "image/png", "application/pdf"])
+    else:
+        assert structure(mail) == ("multipart/mixed", [tree, "application/pdf"])
+    assert files(mail)["invoice.pdf"].get_payload(decode=True) == BINARY_FILE
+    if inline:
+        assert files(mail)["logo.png"].get_payload(decode=True) == PNG_FILE
+
+
 def test_each_distinct_file_is_stored_once_and_only_metadata_on_the_message(
     alice_client, alice_provider, no_kick
 ):
