@@ -153,6 +153,26 @@ SEND_SCHEMA = extend_schema(
     examples=[
         OpenApiExample("Order confirmation", value=SEED_MESSAGE, request_only=True),
         OpenApiExample(
+            "Invoice with an inline logo and a custom header",
+            value={
+                "to": "user@example.com",
+                "subject": "Your invoice",
+                "html": '<img src="cid:logo"><p>Your invoice is attached.</p>',
+                "text": "Your invoice is attached.",
+                "attachments": [
+                    {"filename": "invoice-12345.pdf", "content": "JVBERi0xLjQK"},
+                    {
+                        "filename": "logo.png",
+                        "content": "iVBORw0KGgo=",
+                        "content_type": "image/png",
+                        "content_id": "logo",
+                    },
+                ],
+                "headers": {"List-Unsubscribe": "<mailto:unsubscribe@yourdomain.com>"},
+            },
+            request_only=True,
+        ),
+        OpenApiExample(
             "Sent",
             value=success_body(
                 {

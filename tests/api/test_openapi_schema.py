@@ -98,3 +98,16 @@ def test_status_describes_attachment_metadata_without_content(schema):
     message = components["StatusMessage"]["properties"]
     attachment = components[message["attachments"]["items"]["$ref"].rsplit("/", 1)[1]]
     assert set(attachment["properties"]) == {"filename", "content_type", "size", "content_id"}
+
+
+@pytest.mark.django_db
+def test_every_send_request_example_of_the_schema_is_accepted(
+    schema, alice_client, alice_provider, smtp_server
+):
+    send = schema["paths"]["/api/v1/mail/send"]["post"]
+    examples = send["requestBody"]["content"]["application/json"]["examples"]
+
+    for name, example in examples.items():
+        response = alice_client.post("/api/v1/mail/send", example["value"], format="json")
+        assert response.status_code == 200, (name, response.json())
+    assert len(smtp_server.messages) == len(examples) >= 2

@@ -11,7 +11,9 @@ from mail.attachments import (
     AttachmentContentMissing,
     attachment_contents_load,
     attachment_contents_purge,
+    attachment_contents_store,
     attachments_accept,
+    attachments_parse,
 )
 from mail.models import AttachmentContent, Message, MessageStatus
 from mailpass.errors import ValidationFailed
@@ -269,3 +271,15 @@ def test_the_periodic_drain_purges_content_of_finished_messages(
 
     assert result["attachments_purged"] == 1
     assert AttachmentContent.objects.count() == 0
+
+
+def test_a_file_stored_again_outlives_a_purge_even_before_its_message_commits(alice):
+    (invoice,) = attachments_parse([INVOICE])
+    attachment_contents_store(account_id=alice.pk, attachments=[invoice])
+    AttachmentContent.objects.update(stored_at=timezone.now() - PURGE_GRACE * 2)
+
+    # A new batch with the same file stores it again just before its messages commit.
+    attachment_contents_store(account_id=alice.pk, attachments=[invoice])
+
+    assert attachment_contents_purge() == 0
+    assert AttachmentContent.objects.count() == 1

@@ -51,6 +51,7 @@ def test_with_no_environment_it_runs_on_the_embedded_default(tmp_path):
     [
         ("MAILPASS_MAX_BODY_BYTES", "ten"),
         ("MAILPASS_MAX_BODY_BYTES", "0"),
+        ("MAILPASS_MAX_ATTACHMENT_BYTES", "0"),
         ("MAILPASS_API_RATE", "lots"),
         ("MAILPASS_PUBLIC_URL", "mail.example.com"),
         ("MAILPASS_TRUSTED_PROXY_COUNT", "-1"),
