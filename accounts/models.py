@@ -6,7 +6,16 @@ from django.db import models
 KEY_PREFIX_LIVE = "mp_live_"
 KEY_PREFIX_TEST = "mp_test_"
 PERMISSION_MAIL = "mail"
-KNOWN_PERMISSIONS = (PERMISSION_MAIL,)
+PERMISSION_TEMPLATES = "templates"
+PERMISSION_SUPPRESSIONS = "suppressions"
+PERMISSION_WEBHOOKS = "webhooks"
+# API.md section 1: every permission a key may hold.
+KNOWN_PERMISSIONS = (
+    PERMISSION_MAIL,
+    PERMISSION_TEMPLATES,
+    PERMISSION_SUPPRESSIONS,
+    PERMISSION_WEBHOOKS,
+)
 
 
 def default_permissions() -> list[str]:

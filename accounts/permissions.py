@@ -1,8 +1,15 @@
-"""Permission classes: an API key holds named permissions; the mail endpoints need ``mail``."""
+"""Permission classes: an API key holds named permissions (API.md section 1); each endpoint
+names the one it needs."""
 
 from rest_framework import permissions
 
-from accounts.models import PERMISSION_MAIL, ApiKey
+from accounts.models import (
+    PERMISSION_MAIL,
+    PERMISSION_SUPPRESSIONS,
+    PERMISSION_TEMPLATES,
+    PERMISSION_WEBHOOKS,
+    ApiKey,
+)
 
 
 class HasApiKeyPermission(permissions.BasePermission):
@@ -22,3 +29,15 @@ class HasApiKeyPermission(permissions.BasePermission):
 
 class HasMailPermission(HasApiKeyPermission):
     required_permission = PERMISSION_MAIL
+
+
+class HasTemplatesPermission(HasApiKeyPermission):
+    required_permission = PERMISSION_TEMPLATES
+
+
+class HasSuppressionsPermission(HasApiKeyPermission):
+    required_permission = PERMISSION_SUPPRESSIONS
+
+
+class HasWebhooksPermission(HasApiKeyPermission):
+    required_permission = PERMISSION_WEBHOOKS

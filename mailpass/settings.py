@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "mail",
     "relay",
     "dashboard",
+    "templating",
 ]
 
 # The header middlewares come first so that answers made early (413 before the body is read)
