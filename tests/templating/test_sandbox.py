@@ -70,7 +70,11 @@ def test_the_engines_global_names_are_missing_variables_like_any_other(
 
 
 def test_self_and_config_attribute_chains_are_missing_variables(alice, alice_templates):
-    for source in ("{{ self.__init__.__globals__ }}", "{{ config.items() }}", "{{ self._TemplateReference__context }}"):
+    for source in (
+        "{{ self.__init__.__globals__ }}",
+        "{{ config.items() }}",
+        "{{ self._TemplateReference__context }}",
+    ):
         details = refused(attempt(alice, alice_templates, source)[0])
         assert list(details) in (["variables.self"], ["variables.config"], ["html"])
 
@@ -81,9 +85,7 @@ def test_a_variable_named_self_is_an_ordinary_variable(alice, alice_templates):
 
 
 def test_range_of_a_billion_is_refused_quickly(alice, alice_templates):
-    response, elapsed = attempt(
-        alice, alice_templates, "{% for i in range(10**9) %}x{% endfor %}"
-    )
+    response, elapsed = attempt(alice, alice_templates, "{% for i in range(10**9) %}x{% endfor %}")
     assert list(refused(response)) == ["variables.range"]
     assert elapsed < 2
 

@@ -24,7 +24,9 @@ def test_creating_a_template_answers_201_with_it(alice, alice_templates):
     data = response.json()["data"]
     assert {k: data[k] for k in ORDER} == ORDER
     assert data["created_at"].endswith("Z") and data["updated_at"].endswith("Z")
-    assert Template.objects.get(account=alice, name="order-confirmation").subject == ORDER["subject"]
+    assert (
+        Template.objects.get(account=alice, name="order-confirmation").subject == ORDER["subject"]
+    )
 
 
 def test_a_taken_name_is_a_validation_error_on_name(alice_templates):

@@ -62,7 +62,9 @@ def test_a_missing_key_of_an_object_is_named_with_its_path(welcome, alice_templa
 def test_a_rendered_subject_with_a_line_break_is_a_validation_error_on_variables(
     welcome, alice_templates
 ):
-    response = render(alice_templates, {"name": "a\r\nBcc: x@evil", "vip": 0, "order": {"items": []}})
+    response = render(
+        alice_templates, {"name": "a\r\nBcc: x@evil", "vip": 0, "order": {"items": []}}
+    )
     assert response.status_code == 400
     assert list(response.json()["error"]["details"]) == ["variables"]
 
