@@ -1,0 +1,217 @@
+"""Benchmark of the SMTP relay against the batch API's enqueue rate, in one run (issue 13).
+
+    python bench/relay.py [--duration 5] [--rounds 3] [--clients 4] [--workers 2] [--threads 4]
+
+What it does:
+1. creates a fresh PostgreSQL database (``--database``, dropped first), migrates it, and makes a
+   user, a live API key and a default SMTP provider (a counting sink in its own process);
+2. starts the service under gunicorn and ``manage.py smtp_relay`` (AUTH without TLS, like the
+   plain-HTTP API next to it), both with a Redis broker and no worker: an enqueue costs its
+   database write and the kick of a drain (a publish), nothing is sent meanwhile;
+3. in each round, for ``--duration`` seconds each, ``--clients`` client processes:
+   - relay: smtplib, one connection each (AUTH once), one message after the other;
+   - batch API: POST /send-batch with 100 messages a request (HTTP keep-alive);
+   - batch API with 1 message a request (the relay's unit of work, for reference);
+4. prints messages/s accepted (the best round of each) and relay / batch API (target >= 0.5).
+
+Every message is the same ~1 KB text + html message with a cc and a bcc.
+"""
+
+import argparse
+import http.client
+import json
+import multiprocessing as mp
+import os
+import shutil
+import smtplib
+import sys
+import tempfile
+import time
+from email import policy
+from email.message import EmailMessage
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.harness import (  # noqa: E402  (run as a script from the repository root)
+    PYTHON,
+    Sink,
+    database_recreate,
+    free_port,
+    gunicorn_start,
+    process_group_stop,
+    service_env,
+    service_prepare,
+    wait_for_port,
+)
+
+TEXT = "Your order has been confirmed.\n" + "Thank you for shopping with us.\n" * 12
+HTML = "<h1>Your order has been confirmed</h1>" + "<p>Thank you for shopping with us.</p>" * 12
+ITEM = {
+    "to": "user@example.com",
+    "cc": ["cc@example.com"],
+    "bcc": ["bcc@example.com"],
+    "subject": "Order Confirmation",
+    "text": TEXT,
+    "html": HTML,
+    "from_email": "support@yourdomain.com",
+    "from_name": "Your App",
+    "tags": ["order"],
+}
+
+
+def _mime() -> bytes:
+    mail = EmailMessage()
+    mail["From"] = "Your App <support@yourdomain.com>"
+    mail["To"] = "user@example.com"
+    mail["Cc"] = "cc@example.com"
+    mail["Subject"] = "Order Confirmation"
+    mail["X-MailPass-Tags"] = "order"
+    mail.set_content(TEXT)
+    mail.add_alternative(HTML, subtype="html")
+    return mail.as_bytes(policy=policy.SMTP)  # CRLF line ends, as on the wire
+
+
+def _client_main(target, *args) -> None:
+    """Run a client; a failure is reported to the parent instead of leaving it waiting."""
+    out = args[-1]
+    try:
+        target(*args)
+    except Exception as exc:
+        out.put(RuntimeError(repr(exc)))
+
+
+def relay_client(port: int, key: str, duration: float, start, out) -> None:
+    raw = _mime()
+    client = smtplib.SMTP("127.0.0.1", port, timeout=30)
+    client.login("mailpass", key)
+    recipients = ["user@example.com", "cc@example.com", "bcc@example.com"]
+    start.wait()
+    accepted, deadline = 0, time.perf_counter() + duration
+    began = time.perf_counter()
+    while time.perf_counter() < deadline:
+        client.sendmail("support@yourdomain.com", recipients, raw)  # raises unless 250
+        accepted += 1
+    out.put((accepted, time.perf_counter() - began))
+    client.quit()
+
+
+def batch_client(port: int, key: str, duration: float, size: int, start, out) -> None:
+    body = json.dumps({"messages": [ITEM] * size})
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    start.wait()
+    accepted, deadline = 0, time.perf_counter() + duration
+    began = time.perf_counter()
+    while time.perf_counter() < deadline:
+        connection.request("POST", "/api/v1/mail/send-batch", body=body, headers=headers)
+        response = connection.getresponse()
+        answer = json.loads(response.read())
+        if response.status != 200 or answer["data"]["queued"] != size:
+            raise RuntimeError(f"batch refused: {response.status} {answer}")
+        accepted += size
+    out.put((accepted, time.perf_counter() - began))
+
+
+def run_clients(ctx, clients: int, target, args: tuple) -> float:
+    start, out = ctx.Barrier(clients + 1, timeout=60), ctx.Queue()
+    workers = [
+        ctx.Process(target=_client_main, args=(target, *args, start, out)) for _ in range(clients)
+    ]
+    for worker in workers:
+        worker.start()
+    start.wait()
+    results = [out.get(timeout=300) for _ in workers]
+    for worker in workers:
+        worker.join()
+    failures = [r for r in results if isinstance(r, BaseException)]
+    if failures:
+        raise RuntimeError(f"{len(failures)} client(s) failed: {failures[0]!r}")
+    return sum(count for count, _ in results) / max(seconds for _, seconds in results)
+
+
+def main() -> None:
+    import subprocess
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=float, default=5.0)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    parser.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker")
+    parser.add_argument(
+        "--database",
+        default=os.environ.get(
+            "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/mailpass_bench_relay"
+        ),
+    )
+    parser.add_argument(
+        "--redis", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/8")
+    )
+    args = parser.parse_args()
+    ctx = mp.get_context("spawn")
+    data_dir = tempfile.mkdtemp(prefix="mailpass-bench-relay-")
+    database_recreate(args.database)
+    sink = Sink(ctx)
+    env = service_env(args.database, data_dir, args.redis)
+    # A broker and no worker: the kick after each enqueue is a publish, as in production.
+    env.update(CELERY_BROKER_URL=args.redis, CELERY_TASK_ALWAYS_EAGER="false")
+    env.update(MAILPASS_SMTP_RELAY_ALLOW_PLAIN_AUTH="true")
+    key = service_prepare(env, sink.port)
+    api_port, relay_port = free_port(), free_port()
+    api = gunicorn_start(env, api_port, args.workers, args.threads)
+    relay = subprocess.Popen(
+        [PYTHON, "manage.py", "smtp_relay", "--port", str(relay_port)],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+    )
+    wait_for_port(relay_port)
+    print(
+        f"{args.clients} clients, {args.duration:g} s x {args.rounds} rounds; gunicorn "
+        f"{args.workers} workers x {args.threads} threads; database {args.database}"
+    )
+    rates: dict[str, list[float]] = {"relay": [], "batch100": [], "batch1": []}
+    try:
+        for _ in range(args.rounds):
+            rates["relay"].append(
+                run_clients(ctx, args.clients, relay_client, (relay_port, key, args.duration))
+            )
+            rates["batch100"].append(
+                run_clients(ctx, args.clients, batch_client, (api_port, key, args.duration, 100))
+            )
+            rates["batch1"].append(
+                run_clients(ctx, args.clients, batch_client, (api_port, key, args.duration, 1))
+            )
+    finally:
+        process_group_stop(relay)
+        process_group_stop(api)
+        sink.stop()
+        _broker_purge(args.redis)
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+    best = {name: max(values) for name, values in rates.items()}
+    labels = {
+        "relay": "relay (smtplib, 1 connection each)",
+        "batch100": "batch API, 100 messages/request",
+        "batch1": "batch API, 1 message/request",
+    }
+    for name, label in labels.items():
+        rounds = " ".join(f"{r:.0f}" for r in rates[name])
+        print(f"{label:<36}: {best[name]:7.0f} msgs/s  (rounds: {rounds})")
+    ratio = best["relay"] / best["batch100"]
+    print(f"ratio relay / batch API (100/request): {ratio:6.2f}    (target >= 0.50)")
+    print(f"ratio relay / batch API (1/request)  : {best['relay'] / best['batch1']:6.2f}")
+
+
+def _broker_purge(redis_url: str) -> None:
+    """Drop the drain kicks nobody consumed (the broker's queue is the key ``celery``)."""
+    import redis
+
+    redis.Redis.from_url(redis_url).delete("celery")
+
+
+if __name__ == "__main__":
+    main()
