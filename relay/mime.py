@@ -6,7 +6,6 @@ item's serializers then validate like any API request. What cannot even be mappe
 that is not a JSON object where one is required...) raises ``MimeRejected`` naming the field.
 """
 
-import base64
 import email
 import json
 import mimetypes
@@ -14,6 +13,8 @@ from dataclasses import dataclass, field
 from email import policy
 from email.message import EmailMessage
 from typing import Any
+
+from mail.custom_headers import RESERVED_NAMES
 
 TAGS_HEADER = "X-MailPass-Tags"
 METADATA_HEADER = "X-MailPass-Metadata"
@@ -23,23 +24,9 @@ _CONSUMED = {
     h.lower() for h in (TAGS_HEADER, METADATA_HEADER, TRACK_OPENS_HEADER, TRACK_CLICKS_HEADER)
 }
 
-# Headers MailPass writes itself (API.md section 12) and the trace headers of the hop from the
-# client: mapped to fields, or rewritten by MailPass, never passed on as custom headers.
-_OWN_HEADERS = {
-    "from",
-    "sender",
-    "to",
-    "cc",
-    "bcc",
-    "reply-to",
-    "subject",
-    "date",
-    "message-id",
-    "mime-version",
-    "return-path",
-    "received",
-    "dkim-signature",
-}
+# Headers MailPass writes itself (API.md section 12: ``mail.custom_headers`` owns the list) are
+# mapped to fields or rewritten by MailPass, never passed on as custom headers.
+_OWN_HEADERS = RESERVED_NAMES
 
 
 class MimeRejected(Exception):
@@ -53,7 +40,8 @@ class MimeRejected(Exception):
 
 @dataclass
 class MappedMessage:
-    """The input of one batch item, plus what the relay needs to know about it."""
+    """The input of one batch item; ``attachments`` hold their content as bytes, for
+    ``mail.attachments.attachments_accept``."""
 
     data: dict[str, Any]
     attachments: list[dict[str, Any]] = field(default_factory=list)
@@ -105,7 +93,7 @@ def _attachment(part: EmailMessage, number: int) -> dict[str, Any]:
         filename = f"part-{number}{mimetypes.guess_extension(content_type) or '.bin'}"
     attachment: dict[str, Any] = {
         "filename": filename,
-        "content": base64.b64encode(content).decode("ascii"),
+        "content": content,
         "content_type": content_type,
     }
     content_id = part.get("Content-ID")
@@ -176,7 +164,7 @@ def mime_to_message(*, raw: bytes, rcpt_tos: list[str], mail_from: str) -> Mappe
             continue
         if lowered in _OWN_HEADERS or lowered.startswith("content-"):
             continue
-        if name in headers:
+        if lowered in {known.lower() for known in headers}:
             raise MimeRejected(f"headers.{name}", "Appears more than once.")
         headers[name] = str(value)
 

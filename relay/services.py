@@ -13,10 +13,11 @@ from django.contrib.auth.models import AbstractBaseUser
 from accounts.models import PERMISSION_MAIL, ApiKey
 from accounts.services import api_key_authenticate
 from accounts.throttling import api_key_rate_count
+from mail.attachments import attachments_accept
 from mail.queue import BatchItem, batch_enqueue
 from mail.serializers import MessageInputSerializer
 from mailpass.api import validation_error_body
-from mailpass.errors import NoSmtpProvider
+from mailpass.errors import NoSmtpProvider, ValidationFailed
 from providers.selectors import provider_get_default
 from relay.mime import MimeRejected, mime_to_message
 
@@ -124,13 +125,23 @@ def relay_message_queue(
         mapped = mime_to_message(raw=raw, rcpt_tos=rcpt_tos, mail_from=mail_from)
     except MimeRejected as exc:
         raise RelayRefusal(f"550 5.6.0 {_one_line(str(exc))}") from exc
-    if mapped.attachments:
-        raise RelayRefusal("550 5.6.0 attachments: Not supported by the relay yet.")
-    serializer = MessageInputSerializer(data=mapped.data)
+    data = dict(mapped.data)
+    if mapped.headers:
+        data["headers"] = mapped.headers
+    serializer = MessageInputSerializer(data=data)
     if not serializer.is_valid():
         error = validation_error_body(serializer.errors)["error"]
         raise RelayRefusal(f"550 5.6.0 {_one_line(error['message'])}")
-    item = BatchItem(index=0, to=mapped.data.get("to"), data=serializer.validated_data)
+    data = dict(serializer.validated_data)
+    if mapped.attachments:
+        # The API's rules, applied by the function the API uses (content as bytes here).
+        try:
+            data["attachments"] = attachments_accept(
+                account_id=sender.api_key.account_id, items=mapped.attachments
+            )
+        except ValidationFailed as exc:
+            raise RelayRefusal(f"550 5.6.0 {_one_line(exc.message)}") from exc
+    item = BatchItem(index=0, to=data["to"], data=data)
     try:
         (item,) = batch_enqueue(
             account=sender.account, items=[item], is_test=sender.api_key.is_test

@@ -1,6 +1,5 @@
 """The MIME -> message mapping of section 18 (a pure function: no server, no database)."""
 
-import base64
 from email.message import EmailMessage
 from email.policy import SMTP
 
@@ -78,9 +77,9 @@ def test_attachments_and_inline_parts_are_found_at_any_depth_byte_for_byte():
     assert mapped.data["html"] == '<p><img src="cid:logo"></p>\n'
     inline, pdf = mapped.attachments
     assert inline["content_id"] == "logo" and inline["content_type"] == "image/png"
-    assert base64.b64decode(inline["content"]) == b"\x89PNG\r\n\x00\x01"
+    assert inline["content"] == b"\x89PNG\r\n\x00\x01"
     assert pdf["filename"] == "invoice.pdf" and "content_id" not in pdf
-    assert base64.b64decode(pdf["content"]) == b"%PDF-1.4 \x00\xff"
+    assert pdf["content"] == b"%PDF-1.4 \x00\xff"
 
 
 def test_other_headers_are_kept_and_those_mailpass_writes_or_consumes_are_not():

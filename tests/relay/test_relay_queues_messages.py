@@ -14,6 +14,7 @@ from tests.relay.conftest import simple_message
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
+INVOICE = b"%PDF-1.4\n" + bytes(range(256)) * 40 + b"\r\n.\r\n..\n%%EOF"
 QUEUED = re.compile(r"^2\.0\.0 queued as (<[^>]+@[^>]+>)$")
 
 
@@ -36,6 +37,7 @@ def test_django_email_backend_sends_through_the_relay_with_tracking_and_status(
     mail.attach_alternative(
         '<p>Your order has <a href="https://shop.example.com/o/1">shipped</a></p>', "text/html"
     )
+    mail.attach("invoice.pdf", INVOICE, "application/pdf")
     assert mail.send() == 1
 
     message = Message.objects.get(account=alice)
@@ -57,6 +59,10 @@ def test_django_email_backend_sends_through_the_relay_with_tracking_and_status(
     assert "/t/o/" in html  # the open pixel
     assert "/t/c/" in html and 'href="https://shop.example.com/o/1"' not in html  # the link
     assert "https://shop.example.com/o/1" in parsed.get_body(("plain",)).get_content()
+    (attachment,) = parsed.iter_attachments()
+    assert attachment.get_filename() == "invoice.pdf"
+    assert attachment.get_content_type() == "application/pdf"
+    assert attachment.get_content() == INVOICE  # byte for byte
 
     answer = alice_client.get(f"/api/v1/mail/status/{message.message_id}").json()["data"]
     assert answer["message"]["status"] == "sent"
@@ -64,6 +70,14 @@ def test_django_email_backend_sends_through_the_relay_with_tracking_and_status(
     assert answer["message"]["metadata"] == {"order": 1}
     assert answer["message"]["cc"] == ["boss@example.com"]
     assert [e["event_type"] for e in answer["events"]] == ["queued", "sent"]
+    assert answer["message"]["attachments"] == [
+        {
+            "filename": "invoice.pdf",
+            "content_type": "application/pdf",
+            "size": len(INVOICE),
+            "content_id": None,
+        }
+    ]
 
 
 def test_the_final_reply_names_the_message_id_mailpass_wrote(
@@ -145,3 +159,34 @@ def test_an_html_only_message_with_a_non_ascii_subject_is_kept(
     assert message.subject == "Grüße aus Köln"
     assert message.html == "<p>Hallo Welt</p>\n"
     assert message.text == ""
+
+
+def test_inline_images_and_custom_headers_arrive_as_sent(
+    smtp_client, alice, alice_key, alice_provider, smtp_server
+):
+    mail = email.message.EmailMessage(policy=email.policy.SMTP)
+    mail["From"] = "support@yourdomain.com"
+    mail["To"] = "user@example.com"
+    mail["Subject"] = "Logo"
+    mail["List-Unsubscribe"] = "<https://yourdomain.com/u/1>"
+    mail["X-Campaign"] = "Winter – 2026"
+    mail["X-MailPass-Track-Opens"] = "false"
+    mail.set_content("Hello")
+    mail.add_alternative('<p><img src="cid:logo@shop"> Hello</p>', subtype="html")
+    logo = b"\x89PNG\r\n\x1a\n" + bytes(range(256))
+    mail.get_payload()[1].add_related(logo, "image", "png", cid="<logo@shop>", filename="logo.png")
+    smtp_client(alice_key).send_message(mail)
+
+    message = Message.objects.get(account=alice)
+    (received,) = smtp_server.by_message_id(message.message_id)
+    parsed = received.parsed
+    assert parsed["List-Unsubscribe"] == "<https://yourdomain.com/u/1>"
+    assert parsed["X-Campaign"] == "Winter – 2026"
+    assert parsed["X-MailPass-Track-Opens"] is None
+    html = parsed.get_body(("html",))
+    assert 'src="cid:logo@shop"' in html.get_content() and "/t/o/" not in html.get_content()
+    related = [p for p in parsed.walk() if p.get_content_type() == "multipart/related"]
+    assert related, parsed.as_string()[:2000]
+    (image,) = [p for p in parsed.walk() if p.get_content_type() == "image/png"]
+    assert image["Content-ID"] == "<logo@shop>"
+    assert image.get_content() == logo

@@ -129,6 +129,25 @@ def test_over_size_is_552_5_3_4_at_mail_and_after_data(
         (simple_message(extra="X-MailPass-Track-Opens: yes\r\n"), b"track_opens: "),
         (simple_message(extra="X-MailPass-Tags: " + ",".join("t" * 11) + "\r\n"), b"tags: "),
         ("From: support@yourdomain.com\r\nSubject: Hi\r\n\r\nNo To header\r\n", b"to: "),
+        (simple_message(extra="X-MailPass-Template: welcome\r\n"), b"headers.X-MailPass-Template"),
+        (
+            simple_message(
+                extra="MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n",
+                body="--b\r\nContent-Type: text/plain\r\n\r\nHi\r\n--b\r\n"
+                "Content-Type: application/octet-stream\r\n"
+                'Content-Disposition: attachment; filename="setup.exe"\r\n'
+                "Content-Transfer-Encoding: base64\r\n\r\nTVo=\r\n--b--",
+            ),
+            b"attachments[0].filename: ",
+        ),
+        (
+            simple_message(
+                extra="MIME-Version: 1.0\r\nContent-Type: application/pdf\r\n"
+                'Content-Disposition: attachment; filename="a.pdf"\r\n',
+                body="JVBERg==",
+            ),
+            b"html: ",
+        ),
     ],
 )
 def test_a_message_that_breaks_the_rules_of_the_api_is_550_5_6_0_naming_the_field(
