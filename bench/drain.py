@@ -7,7 +7,8 @@ elsewhere). It creates and migrates its own fresh database, starts a counting ai
 its own process, and in one run measures:
 
 1. enqueue: ``count`` messages through the batch endpoint's service (``batch_enqueue``, 100 per
-   request, each request one transaction), and the same including the per-item serializer;
+   request, each request one transaction), the same including the per-item serializer, and
+   the same with every item naming a stored template rendered per item (``batch_items_render``);
 2. drain with one process, then (after queueing the same number again) with two processes;
 3. Django's SMTP backend opened once, ``send_messages([m])`` per message, no database, to the
    same sink: the baseline a drainer is compared with.
@@ -89,17 +90,36 @@ def _drainer_main(database_url, data_dir, ready, start, results, profile_dir) ->
 # --- the measurements -------------------------------------------------------------------------
 
 
-def enqueue_run(*, account, count: int, validate: bool) -> float:
-    """Queue ``count`` messages, 100 per request; returns messages per second."""
+# The same message as a stored template (API.md s.13): rendered per item at enqueue time.
+TEMPLATE = {
+    "subject": "Order {{ order.id }}",
+    "html": HTML.replace("{n}", "{{ order.id }}"),
+    "text": "Your order {{ order.id }} has been confirmed",
+}
+
+
+def enqueue_run(*, account, count: int, validate: bool, template: bool = False) -> float:
+    """Queue ``count`` messages, 100 per request; returns messages per second.
+
+    With ``template`` each item names a stored template and its variables; every item is then
+    validated and rendered as the batch endpoint does (``batch_items_render``).
+    """
     from mail.queue import BatchItem, batch_enqueue
     from mail.serializers import MessageInputSerializer
+    from templating.services import batch_items_render
 
     raw = [
         {
             "to": f"user{n}@example.com",
-            "subject": f"Order {n}",
-            "html": HTML.format(n=n),
-            "text": f"Your order {n} has been confirmed",
+            **(
+                {"template": "bench-order", "variables": {"order": {"id": str(n)}}}
+                if template
+                else {
+                    "subject": f"Order {n}",
+                    "html": HTML.format(n=n),
+                    "text": f"Your order {n} has been confirmed",
+                }
+            ),
             "tags": ["order"],
             "metadata": {"order_id": str(n)},
         }
@@ -114,6 +134,9 @@ def enqueue_run(*, account, count: int, validate: bool) -> float:
                 serializer.is_valid(raise_exception=True)
                 data = serializer.validated_data
             items.append(BatchItem(index=index, to=data["to"], data=data))
+        if template:
+            batch_items_render(account=account, items=items)
+            assert all(item.error is None for item in items), items[0].error
         batch_enqueue(account=account, items=items, is_test=False)
     return count / (time.perf_counter() - began)
 
@@ -189,6 +212,7 @@ def main() -> None:
     import mail.queue.enqueue
     from mail.models import Message
     from providers.models import Security, SmtpProvider
+    from templating.models import Template
 
     call_command("migrate", verbosity=0)
     # Measure the write alone: in eager mode the kick would drain inside the enqueue.
@@ -206,6 +230,7 @@ def main() -> None:
         is_default=True,
         timeout=10,
     )
+    Template.objects.create(account=account, name="bench-order", **TEMPLATE)
     count = args.count
     print(
         f"{count} messages x {args.rounds} rounds, sink on port {sink.port}, database {database_url}"
@@ -214,11 +239,14 @@ def main() -> None:
     # Other processes on the box move single figures a lot: each phase runs --rounds times,
     # interleaved, and the best round of each counts (the ratios compare like with like).
     rates: dict[str, list[float]] = {
-        k: [] for k in ("enqueue", "validated", "backend", "one", "two")
+        k: [] for k in ("enqueue", "validated", "templated", "backend", "one", "two")
     }
     checks: list[tuple[str, tuple[int, int, int]]] = []
     splits = []
     for round_number in range(args.rounds):
+        rates["templated"].append(
+            enqueue_run(account=account, count=count, validate=True, template=True)
+        )
         Message.objects.all().delete()
         rates["enqueue"].append(enqueue_run(account=account, count=count, validate=False))
         baseline_messages = list(Message.objects.order_by("pk"))
@@ -256,6 +284,7 @@ def main() -> None:
 
     row("enqueue (service)", "enqueue", "  target >= 3000")
     row("enqueue (+ item validation)", "validated")
+    row("enqueue (templates, rendered)", "templated", "  target >= 1000")
     row("Django SMTP backend", "backend")
     row("drain, 1 process", "one")
     row("drain, 2 processes", "two", f"  split {splits}")
@@ -264,6 +293,7 @@ def main() -> None:
         print(f"client CPU per message, {phase:<9}: {min(values):.3f} ms (best round)")
     print(f"ratio 1 drainer / backend   : {best['one'] / best['backend']:8.2f}    (target >= 0.90)")
     print(f"ratio 2 drainers / 1 drainer: {best['two'] / best['one']:8.2f}    (target >= 1.00)")
+    print(f"ratio templated / validated : {best['templated'] / best['validated']:8.2f}")
 
 
 if __name__ == "__main__":

@@ -337,10 +337,11 @@ class StrictSerializerScheme(OpenApiSerializerExtension):
         if isinstance(self.target, MessageInputSerializer) or self.target is (
             MessageInputSerializer
         ):
+            # html or text, or a template that gives subject, html and text (API.md s.13).
             schema["anyOf"] = [
                 {"required": [name], "properties": {name: {"type": "string", "minLength": 1}}}
                 for name in ("html", "text")
-            ]
+            ] + [{"required": ["template"]}]
         return schema
 
 

@@ -19,6 +19,7 @@ from rest_framework import serializers
 
 from mail import attachments as attachment_rules
 from mail import custom_headers
+from templating.fields import TemplateNameField, VariablesField
 
 MAX_RECIPIENTS = 50
 MAX_SUBJECT_CHARS = 998
@@ -312,20 +313,37 @@ class MessageInputSerializer(MessageDefaultsSerializer):
     """One message: the body of POST /send and each item of POST /send-batch."""
 
     to = AddressField()
-    subject = HeaderTextField(max_length=MAX_SUBJECT_CHARS)
+    # Required unless a template gives it (API.md s.13): checked in validate().
+    subject = HeaderTextField(required=False, max_length=MAX_SUBJECT_CHARS)
     html = StrictCharField(required=False, allow_blank=True)
     text = StrictCharField(required=False, allow_blank=True)
     cc = AddressListField(required=False)
     bcc = AddressListField(required=False)
     attachments = AttachmentListField(required=False)
     headers = CustomHeadersField(required=False)
+    template = TemplateNameField(
+        required=False, help_text="A template's name, instead of subject, html and text."
+    )
+    variables = VariablesField(required=False)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         errors: dict[str, list[str]] = {}
-        if not attrs.get("html") and not attrs.get("text"):
-            message = "Give html or text (at least one non-empty)."
-            errors["html"] = [message]
-            errors["text"] = [message]
+        if "template" in attrs:
+            given = [name for name in ("subject", "html", "text") if name in attrs]
+            if given:
+                message = f"Give a template or {'/'.join(given)}, not both."
+                errors["template"] = [message]
+                for name in given:
+                    errors[name] = [message]
+        else:
+            if "variables" in attrs:
+                errors["variables"] = ["Only with a template."]
+            if "subject" not in attrs:
+                errors["subject"] = ["This field is required."]
+            if not attrs.get("html") and not attrs.get("text"):
+                message = "Give html or text (at least one non-empty)."
+                errors["html"] = [message]
+                errors["text"] = [message]
         cc, bcc = attrs.get("cc", []), attrs.get("bcc", [])
         total = 1 + len(cc) + len(bcc)
         if total > MAX_RECIPIENTS:

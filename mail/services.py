@@ -25,6 +25,7 @@ from mail.models import EventType, Message, MessageEvent, MessageStatus
 from mailpass.errors import NoSmtpProvider, SendFailed, ValidationFailed
 from providers.models import SmtpProvider
 from providers.selectors import provider_get_default
+from templating.services import message_data_render
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +85,7 @@ def message_prepare(
         track_clicks=data.get("track_clicks", tracking.track_clicks),
         headers=dict(data.get("headers", {})),
         attachments=[attachment.metadata() for attachment in attachments],
+        template_name=data.get("template_name", ""),
         status=status,
         is_test=is_test,
     )
@@ -184,6 +186,7 @@ def message_send(
     A test key stores the message as ``sent`` and never talks SMTP or counts against limits.
     Call it outside any transaction: its commits must happen before and after SMTP.
     """
+    data = message_data_render(account=account, data=data)  # a template: rendered first
     provider = provider_get_default(account=account)
     if provider is None:
         raise NoSmtpProvider()

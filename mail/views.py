@@ -17,6 +17,7 @@ from mail.services import message_send
 from mail.status_serializers import StatusOutputSerializer
 from mailpass.api import error_body, success_body, validation_error_body
 from mailpass.errors import SendFailed
+from templating.services import batch_items_render
 
 
 class MailViewSet(viewsets.ViewSet):
@@ -72,6 +73,7 @@ class MailViewSet(viewsets.ViewSet):
             items.append(item)
 
         def respond() -> tuple[int, dict]:
+            batch_items_render(account=request.user, items=items)
             done = batch_enqueue(account=request.user, items=items, is_test=request.auth.is_test)
             queued = sum(1 for item in done if item.error is None)
             data = {

@@ -11,8 +11,8 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from mailpass.errors import ValidationFailed
+from templating.fields import MAX_VARIABLES_BYTES
 from templating.models import Template
-from templating.serializers import MAX_VARIABLES_BYTES
 from templating.services import template_render, template_sources_check
 
 

@@ -336,6 +336,8 @@ class TemplateEnvironment(SandboxedEnvironment):
     # --- what names and keys reach ----------------------------------------------------------
 
     def getattr(self, obj: Any, attribute: str) -> Any:
+        if isinstance(obj, Undefined):
+            return obj  # the first missing name is the one to report
         if isinstance(obj, dict):
             if attribute in obj:
                 return obj[attribute]
@@ -352,6 +354,8 @@ class TemplateEnvironment(SandboxedEnvironment):
         )
 
     def getitem(self, obj: Any, argument: Any) -> Any:
+        if isinstance(obj, Undefined):
+            return obj
         if isinstance(obj, dict):
             if isinstance(argument, str) and argument in obj:
                 return obj[argument]

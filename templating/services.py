@@ -16,6 +16,7 @@ from templating.engine import (
     template_syntax_check,
 )
 from templating.models import Template
+from templating.selectors import templates_by_name
 
 PARTS = ("subject", "html", "text")
 MAX_SUBJECT_CHARS = 998
@@ -148,3 +149,54 @@ def template_render(
     if problem:
         raise _invalid({"variables": [problem]})
     return Rendered(**rendered)
+
+
+def message_data_render(
+    *,
+    account: AbstractBaseUser,
+    data: dict[str, Any],
+    templates: dict[str, Template] | None = None,
+) -> dict[str, Any]:
+    """Validated message input with ``template`` + ``variables`` turned into the rendered
+    ``subject``, ``html`` and ``text`` (and ``template_name``); other input as it is.
+
+    ``templates`` are the account's templates already read (a batch reads them in one query);
+    without it the template is read here. Raises ``ValidationFailed`` on ``template`` (unknown,
+    or the template does something it may not) or ``variables.NAME`` (missing).
+    """
+    name = data.get("template")
+    if name is None:
+        return data
+    if templates is None:
+        templates = templates_by_name(account=account, names={name})
+    template = templates.get(name)
+    if template is None:
+        raise _invalid({"template": [f"No template named {name!r}."]})
+    rendered = template_render(
+        template=template, variables=data.get("variables", {}), field="template"
+    )
+    result = {key: value for key, value in data.items() if key not in ("template", "variables")}
+    result.update(
+        subject=rendered.subject, html=rendered.html, text=rendered.text, template_name=name
+    )
+    return result
+
+
+def batch_items_render(*, account: AbstractBaseUser, items: list[Any]) -> None:
+    """Render the template of every valid batch item (``mail.queue.BatchItem``); an item whose
+    template fails gets its own error, like any other invalid item. One query for all."""
+    names = {
+        item.data["template"]
+        for item in items
+        if item.error is None and item.data and "template" in item.data
+    }
+    if not names:
+        return
+    templates = templates_by_name(account=account, names=names)
+    for item in items:
+        if item.error is not None or "template" not in item.data:
+            continue
+        try:
+            item.data = message_data_render(account=account, data=item.data, templates=templates)
+        except ValidationFailed as exc:
+            item.error = {"code": exc.code, "message": exc.message, "details": exc.details}
