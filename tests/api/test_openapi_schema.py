@@ -67,7 +67,8 @@ def test_the_request_bodies_refuse_unknown_fields_and_need_html_or_text(schema):
     components = schema["components"]["schemas"]
     message = components["MessageInputRequest"]
     assert message["additionalProperties"] is False
-    assert [branch["required"] for branch in message["anyOf"]] == [["html"], ["text"]]
+    # html or text, or a template (API.md s.13) that gives subject, html and text.
+    assert [branch["required"] for branch in message["anyOf"]] == [["html"], ["text"], ["template"]]
     assert message["properties"]["to"]["format"] == "email"
     assert components["BatchInputRequest"]["additionalProperties"] is False
     send = schema["paths"]["/api/v1/mail/send"]["post"]
@@ -115,3 +116,10 @@ def test_every_send_request_example_of_the_schema_is_accepted(
         response = alice_client.post("/api/v1/mail/send", example["value"], format="json")
         assert response.status_code == 200, (name, response.json())
     assert len(smtp_server.messages) == len(examples) >= 2
+
+
+def test_template_and_variables_are_described(schema):
+    message = schema["components"]["schemas"]["MessageInputRequest"]
+    assert message["properties"]["template"]["pattern"] == "^[a-z0-9_-]{1,100}$"
+    assert message["properties"]["variables"]["type"] == "object"
+    assert "subject" not in message.get("required", [])

@@ -138,7 +138,10 @@ def test_a_template_over_the_output_limit_is_refused(
     alice, alice_client, alice_provider, smtp_server
 ):
     Template.objects.create(
-        account=alice, name="big", subject="s", text="{% for i in xs %}{{ 'y' * 100000 }}{% endfor %}"
+        account=alice,
+        name="big",
+        subject="s",
+        text="{% for i in xs %}{{ 'y' * 100000 }}{% endfor %}",
     )
     response = send(alice_client, template="big", variables={"xs": list(range(11))})
     assert_refused(response, smtp_server, "template")
