@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "relay",
     "dashboard",
     "templating",
+    "webhooks",
 ]
 
 # The header middlewares come first so that answers made early (413 before the body is read)
@@ -212,6 +213,52 @@ MAILPASS_SMTP_RELAY_DB_THREADS = env.int("MAILPASS_SMTP_RELAY_DB_THREADS", defau
 if MAILPASS_SMTP_RELAY_DB_THREADS < 1:
     raise ImproperlyConfigured("MAILPASS_SMTP_RELAY_DB_THREADS must be at least 1.")
 
+# Webhooks (API.md section 17).
+MAILPASS_WEBHOOK_ALLOW_PRIVATE_NETWORKS = env.bool(
+    "MAILPASS_WEBHOOK_ALLOW_PRIVATE_NETWORKS", default=False
+)
+try:
+    MAILPASS_WEBHOOK_RETRY_SCHEDULE = [
+        int(part)
+        for part in env.str(
+            "MAILPASS_WEBHOOK_RETRY_SCHEDULE", default="5,300,1800,7200,18000,36000,36000"
+        ).split(",")
+        if part.strip()
+    ]
+    if any(seconds < 0 for seconds in MAILPASS_WEBHOOK_RETRY_SCHEDULE):
+        raise ValueError
+except ValueError as exc:
+    raise ImproperlyConfigured(
+        "MAILPASS_WEBHOOK_RETRY_SCHEDULE must be whole seconds (0 or more), comma-separated, "
+        "like 5,300,1800."
+    ) from exc
+MAILPASS_WEBHOOK_TIMEOUT = env.float("MAILPASS_WEBHOOK_TIMEOUT", default=10.0)
+# Deliveries in flight at once in one worker process, and to one endpoint across all workers.
+MAILPASS_WEBHOOK_CONCURRENCY = env.int("MAILPASS_WEBHOOK_CONCURRENCY", default=8)
+MAILPASS_WEBHOOK_ENDPOINT_CONCURRENCY = env.int("MAILPASS_WEBHOOK_ENDPOINT_CONCURRENCY", default=2)
+# A claimed delivery whose worker died is taken again after this; above the timeout.
+MAILPASS_WEBHOOK_LEASE_SECONDS = env.int("MAILPASS_WEBHOOK_LEASE_SECONDS", default=60)
+MAILPASS_WEBHOOK_INTERVAL = env.float("MAILPASS_WEBHOOK_INTERVAL", default=5.0)
+MAILPASS_WEBHOOK_DISABLE_AFTER_DAYS = env.float("MAILPASS_WEBHOOK_DISABLE_AFTER_DAYS", default=5.0)
+MAILPASS_WEBHOOK_MAX_ENDPOINTS = env.int("MAILPASS_WEBHOOK_MAX_ENDPOINTS", default=10)
+# One worker run stops taking new deliveries after this long (the next run goes on).
+MAILPASS_WEBHOOK_RUN_SECONDS = env.float("MAILPASS_WEBHOOK_RUN_SECONDS", default=50.0)
+# Ask for a run right after an event's transaction commits (the periodic run is the guarantee).
+MAILPASS_WEBHOOK_KICK = env.bool("MAILPASS_WEBHOOK_KICK", default=True)
+for _name in (
+    "MAILPASS_WEBHOOK_TIMEOUT",
+    "MAILPASS_WEBHOOK_CONCURRENCY",
+    "MAILPASS_WEBHOOK_ENDPOINT_CONCURRENCY",
+    "MAILPASS_WEBHOOK_LEASE_SECONDS",
+    "MAILPASS_WEBHOOK_INTERVAL",
+):
+    if globals()[_name] <= 0:
+        raise ImproperlyConfigured(f"{_name} must be greater than 0.")
+if MAILPASS_WEBHOOK_LEASE_SECONDS <= MAILPASS_WEBHOOK_TIMEOUT:
+    raise ImproperlyConfigured(
+        "MAILPASS_WEBHOOK_LEASE_SECONDS must be longer than MAILPASS_WEBHOOK_TIMEOUT."
+    )
+
 if not re.fullmatch(r"[1-9]\d*/(s|sec|second|m|min|minute|h|hour|d|day)", MAILPASS_API_RATE):
     raise ImproperlyConfigured(
         f"MAILPASS_API_RATE must look like 1200/min (a number / s, min, hour or day), "
@@ -308,6 +355,9 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
     "interval_max": 0.2,
 }
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Webhook deliveries have their own queue and workers (`celery worker -Q webhooks`): a slow
+# receiver never holds up the mail queue.
+CELERY_TASK_ROUTES = {"webhooks.*": {"queue": "webhooks"}}
 CELERY_TIMEZONE = "UTC"
 
 # --- Logging --------------------------------------------------------------------------------
@@ -321,5 +371,7 @@ LOGGING = {
         "django.db.backends": {"level": "WARNING"},
         # aiosmtpd (the development sink, the test SMTP server) logs every command at INFO.
         "mail.log": {"level": "WARNING"},
+        # httpx logs every webhook POST at INFO; attempts are recorded in the database.
+        "httpx": {"level": "WARNING"},
     },
 }

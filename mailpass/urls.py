@@ -7,6 +7,7 @@ from mailpass.health import healthz
 urlpatterns = [
     path("api/v1/mail/", include("mail.urls")),
     path("api/v1/", include("templating.urls")),
+    path("api/v1/", include("webhooks.urls")),
     path("t/", include("mail.tracking_urls")),
     path(
         "api/v1/schema/",
