@@ -1,6 +1,7 @@
 """Benchmark of the SMTP relay against the batch API's enqueue rate, in one run (issue 13).
 
     python bench/relay.py [--duration 5] [--rounds 3] [--clients 4] [--workers 2] [--threads 4]
+                          [--relay-processes 2]
 
 What it does:
 1. creates a fresh PostgreSQL database (``--database``, dropped first), migrates it, and makes a
@@ -139,6 +140,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    parser.add_argument(
+        "--relay-processes", type=int, default=2, help="smtp_relay --processes (as gunicorn's)"
+    )
     parser.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker")
     parser.add_argument(
         "--database",
@@ -162,7 +166,15 @@ def main() -> None:
     api_port, relay_port = free_port(), free_port()
     api = gunicorn_start(env, api_port, args.workers, args.threads)
     relay = subprocess.Popen(
-        [PYTHON, "manage.py", "smtp_relay", "--port", str(relay_port)],
+        [
+            PYTHON,
+            "manage.py",
+            "smtp_relay",
+            "--port",
+            str(relay_port),
+            "--processes",
+            str(args.relay_processes),
+        ],
         cwd=ROOT,
         env=env,
         start_new_session=True,
@@ -171,7 +183,8 @@ def main() -> None:
     wait_for_port(relay_port)
     print(
         f"{args.clients} clients, {args.duration:g} s x {args.rounds} rounds; gunicorn "
-        f"{args.workers} workers x {args.threads} threads; database {args.database}"
+        f"{args.workers} workers x {args.threads} threads; relay {args.relay_processes} "
+        f"processes; database {args.database}"
     )
     rates: dict[str, list[float]] = {"relay": [], "batch100": [], "batch1": []}
     try:

@@ -158,15 +158,16 @@ def mime_to_message(*, raw: bytes, rcpt_tos: list[str], mail_from: str) -> Mappe
         attachments.append(_attachment(leaf, len(attachments) + 1))
 
     headers: dict[str, str] = {}
-    for name, value in message.items():
+    seen_names: set[str] = set()
+    # keys() does not parse values: only the headers kept are parsed (and decoded) below.
+    for name in message.keys():
         lowered = name.lower()
-        if lowered in _CONSUMED:
+        if lowered in _CONSUMED or lowered in _OWN_HEADERS or lowered.startswith("content-"):
             continue
-        if lowered in _OWN_HEADERS or lowered.startswith("content-"):
-            continue
-        if lowered in {known.lower() for known in headers}:
+        if lowered in seen_names:
             raise MimeRejected(f"headers.{name}", "Appears more than once.")
-        headers[name] = str(value)
+        seen_names.add(lowered)
+        headers[name] = str(message[name])
 
     tags = message.get(TAGS_HEADER)
     if tags is not None:

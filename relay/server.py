@@ -12,6 +12,7 @@ import logging
 import socket
 import ssl
 import threading
+import time
 import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +23,7 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection
 
+from mail.queue import BatchItem
 from mail.serializers import MAX_RECIPIENTS
 from relay.services import (
     REPLY_AUTH_OK,
@@ -30,9 +32,11 @@ from relay.services import (
     REPLY_TOO_MANY_RECIPIENTS,
     RelayIdentity,
     RelayRefusal,
+    RelaySender,
     relay_authenticate,
+    relay_items_enqueue,
     relay_mail_begin,
-    relay_message_queue,
+    relay_message_prepare,
 )
 
 logger = logging.getLogger(__name__)
@@ -112,9 +116,20 @@ def relay_settings(*, host: str, port: int) -> RelaySettings:
     )
 
 
+# Each pool thread keeps its database connection. Django's check of it (obsolete after
+# CONN_MAX_AGE, a health-check query when CONN_HEALTH_CHECKS) runs at most this often per
+# thread, not before every step: a connection broken in between fails one step (451, the
+# client retries) and is dropped for the next.
+CONNECTION_CHECK_SECONDS = 5.0
+_thread_state = threading.local()
+
+
 def _db_job(func: Callable[..., T], kwargs: dict[str, Any]) -> T:
     """Run a database step in a pool thread; a broken connection is dropped for the next."""
-    close_old_connections()
+    now = time.monotonic()
+    if now - getattr(_thread_state, "checked_at", 0.0) > CONNECTION_CHECK_SECONDS:
+        close_old_connections()
+        _thread_state.checked_at = now
     try:
         return func(**kwargs)
     except DatabaseError:
@@ -122,15 +137,75 @@ def _db_job(func: Callable[..., T], kwargs: dict[str, Any]) -> T:
         raise
 
 
+async def _in_pool(executor: ThreadPoolExecutor, func: Callable[..., T], **kwargs: Any) -> T:
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(executor, functools.partial(_db_job, func, kwargs))
+
+
+# At most this many messages in one enqueue (the batch API's limit per request).
+GROUP_MAX = 100
+
+
+class _EnqueueGroups:
+    """Group commit: messages of one account that are ready while its previous enqueue is
+    still running go together in the next one (one transaction, one drain kick).
+
+    An idle account's message is queued at once, so nothing waits for company; under load
+    the groups grow by themselves. Accounts (and test keys) are never mixed in a group.
+    """
+
+    def __init__(self, executor: ThreadPoolExecutor) -> None:
+        self.executor = executor
+        self.pending: dict[tuple[int, bool], list[tuple[RelaySender, BatchItem, asyncio.Future]]]
+        self.pending = {}
+        self.running: set[tuple[int, bool]] = set()
+
+    async def enqueue(self, sender: RelaySender, item: BatchItem) -> str:
+        future = asyncio.get_running_loop().create_future()
+        group = (sender.api_key.account_id, sender.api_key.is_test)
+        self.pending.setdefault(group, []).append((sender, item, future))
+        self._start(group)
+        return await future
+
+    def _start(self, group: tuple[int, bool]) -> None:
+        if group in self.running or not self.pending.get(group):
+            return
+        waiting = self.pending[group]
+        batch, self.pending[group] = waiting[:GROUP_MAX], waiting[GROUP_MAX:]
+        self.running.add(group)
+        asyncio.get_running_loop().create_task(self._flush(group, batch))
+
+    async def _flush(self, group: tuple[int, bool], batch: list) -> None:
+        try:
+            replies = await _in_pool(
+                self.executor,
+                relay_items_enqueue,
+                account=batch[0][0].account,
+                is_test=group[1],
+                items=[item for _, item, _ in batch],
+            )
+        except RelayRefusal as refusal:
+            replies = [refusal.reply] * len(batch)
+        except Exception:
+            logger.exception("relay: enqueue failed")
+            replies = [REPLY_TEMPORARY] * len(batch)
+        finally:
+            self.running.discard(group)
+        for (_, _, future), reply in zip(batch, replies, strict=True):
+            if not future.done():  # its client may be gone (the message is queued anyway)
+                future.set_result(reply)
+        self._start(group)
+
+
 class RelayHandler:
     """aiosmtpd hooks: MAIL, RCPT and DATA, each answered by a service run off the loop."""
 
     def __init__(self, executor: ThreadPoolExecutor) -> None:
         self.executor = executor
+        self.groups = _EnqueueGroups(executor)
 
     async def run(self, func: Callable[..., T], **kwargs: Any) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.executor, functools.partial(_db_job, func, kwargs))
+        return await _in_pool(self.executor, func, **kwargs)
 
     async def handle_MAIL(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list
@@ -163,8 +238,8 @@ class RelayHandler:
         if sender is None:
             return "503 5.5.1 Error: need MAIL command"
         try:
-            return await self.run(
-                relay_message_queue,
+            item = await self.run(
+                relay_message_prepare,
                 sender=sender,
                 raw=envelope.original_content,
                 rcpt_tos=list(envelope.rcpt_tos),
@@ -175,6 +250,7 @@ class RelayHandler:
         except Exception:
             logger.exception("relay: DATA failed")
             return REPLY_TEMPORARY
+        return await self.groups.enqueue(sender, item)
 
     async def handle_exception(self, error: Exception) -> str:
         # aiosmtpd would answer with the exception's text; never show internals.
@@ -258,11 +334,15 @@ class RelayServer:
             loop=self._loop,
         )
 
-    async def listen(self) -> None:
+    async def listen(self, *, sock: socket.socket | None = None) -> None:
+        """Listen on ``sock`` (shared by several relay processes) or on host and port."""
         self._loop = asyncio.get_running_loop()
-        self._server = await self._loop.create_server(
-            self._factory, host=self.relay.host, port=self.relay.port
-        )
+        if sock is not None:
+            self._server = await self._loop.create_server(self._factory, sock=sock)
+        else:
+            self._server = await self._loop.create_server(
+                self._factory, host=self.relay.host, port=self.relay.port
+            )
         self.port = self._server.sockets[0].getsockname()[1]
         if self.relay.allow_plain_auth:
             logger.warning(

@@ -9,6 +9,7 @@ import logging
 from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Exists, OuterRef
 
 from accounts.models import PERMISSION_MAIL, ApiKey
 from accounts.services import api_key_authenticate
@@ -18,7 +19,7 @@ from mail.queue import BatchItem, batch_enqueue
 from mail.serializers import MessageInputSerializer
 from mailpass.api import validation_error_body
 from mailpass.errors import NoSmtpProvider, ValidationFailed
-from providers.selectors import provider_get_default
+from providers.models import SmtpProvider
 from relay.mime import MimeRejected, mime_to_message
 
 logger = logging.getLogger(__name__)
@@ -88,8 +89,16 @@ def relay_mail_begin(*, identity: RelayIdentity) -> RelaySender:
     Checked again for every message: a key revoked while a client keeps its connection open
     is refused at its next message.
     """
+    # One query: the key, its account and settings, and whether a default provider exists.
     api_key = (
         ApiKey.objects.select_related("account", "account__mail_settings")
+        .annotate(
+            has_provider=Exists(
+                SmtpProvider.objects.filter(
+                    account_id=OuterRef("account_id"), is_default=True, is_active=True
+                )
+            )
+        )
         .filter(pk=identity.api_key_id)
         .first()
     )
@@ -102,7 +111,7 @@ def relay_mail_begin(*, identity: RelayIdentity) -> RelaySender:
         raise RelayRefusal(
             f"421 4.7.0 Too many messages for this API key, try again in {max(1, int(wait))} s"
         )
-    if provider_get_default(account=api_key.account_id) is None:
+    if not api_key.has_provider:  # as providers.selectors.provider_get_default decides
         raise RelayRefusal(REPLY_NO_PROVIDER)
     return RelaySender(api_key=api_key)
 
@@ -112,14 +121,14 @@ def _one_line(text: str) -> str:
     return text if len(text) <= MAX_REPLY_TEXT else text[: MAX_REPLY_TEXT - 3] + "..."
 
 
-def relay_message_queue(
+def relay_message_prepare(
     *, sender: RelaySender, raw: bytes, rcpt_tos: list[str], mail_from: str
-) -> str:
-    """DATA: map the message, validate it like a batch item, queue it; the final reply.
+) -> BatchItem:
+    """DATA, first half: map the message and validate it like a batch item.
 
     Raises ``RelayRefusal`` with ``550 5.6.0`` naming the field for a message that violates
-    API.md section 3 or 12, ``550 5.1.1`` for a suppressed ``to``, ``451 4.3.0`` when the
-    account lost its default provider since MAIL.
+    API.md section 3 or 12. Attachments are checked (and their content stored) by
+    ``mail.attachments.attachments_accept``, the API's own rules.
     """
     try:
         mapped = mime_to_message(raw=raw, rcpt_tos=rcpt_tos, mail_from=mail_from)
@@ -134,20 +143,46 @@ def relay_message_queue(
         raise RelayRefusal(f"550 5.6.0 {_one_line(error['message'])}")
     data = dict(serializer.validated_data)
     if mapped.attachments:
-        # The API's rules, applied by the function the API uses (content as bytes here).
         try:
             data["attachments"] = attachments_accept(
                 account_id=sender.api_key.account_id, items=mapped.attachments
             )
         except ValidationFailed as exc:
             raise RelayRefusal(f"550 5.6.0 {_one_line(exc.message)}") from exc
-    item = BatchItem(index=0, to=data["to"], data=data)
+    return BatchItem(index=0, to=data["to"], data=data)
+
+
+def relay_items_enqueue(
+    *, account: AbstractBaseUser, is_test: bool, items: list[BatchItem]
+) -> list[str]:
+    """DATA, second half: queue prepared messages of one account, like one batch request.
+
+    Several connections' messages that are ready at the same moment go in one call (one
+    transaction, one drain kick). Returns each message's final reply, in order: ``250 2.0.0
+    queued as <id>``, or the refusal of that item alone. ``RelayRefusal`` (451 4.3.0) when the
+    account lost its default provider since MAIL refuses them all.
+    """
+    for index, item in enumerate(items):
+        item.index = index
     try:
-        (item,) = batch_enqueue(
-            account=sender.account, items=[item], is_test=sender.api_key.is_test
-        )
+        done = batch_enqueue(account=account, items=items, is_test=is_test)
     except NoSmtpProvider:
         raise RelayRefusal(REPLY_NO_PROVIDER) from None
-    if item.error is not None:
-        raise RelayRefusal(f"550 5.6.0 {_one_line(item.error['message'])}")
-    return f"250 2.0.0 queued as {item.message_id}"
+    return [_final_reply(item) for item in done]
+
+
+def _final_reply(item: BatchItem) -> str:
+    if item.error is None:
+        return f"250 2.0.0 queued as {item.message_id}"
+    return f"550 5.6.0 {_one_line(item.error['message'])}"
+
+
+def relay_message_queue(
+    *, sender: RelaySender, raw: bytes, rcpt_tos: list[str], mail_from: str
+) -> str:
+    """DATA for one message on its own: prepare it, queue it, the final reply."""
+    item = relay_message_prepare(sender=sender, raw=raw, rcpt_tos=rcpt_tos, mail_from=mail_from)
+    (reply,) = relay_items_enqueue(
+        account=sender.account, is_test=sender.api_key.is_test, items=[item]
+    )
+    return reply

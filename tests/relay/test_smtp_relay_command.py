@@ -34,7 +34,10 @@ def test_it_refuses_a_certificate_without_its_key(settings):
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the child process needs a server")
-def test_it_logs_that_it_is_up_serves_and_stops_on_term(alice, alice_key, alice_provider):
+@pytest.mark.parametrize("processes", [1, 2])
+def test_it_logs_that_it_is_up_serves_and_stops_on_term(
+    alice, alice_key, alice_provider, processes
+):
     db = connection.settings_dict
     cert, key = self_signed_certificate()
     env = dict(
@@ -49,7 +52,15 @@ def test_it_logs_that_it_is_up_serves_and_stops_on_term(alice, alice_key, alice_
     )
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, MANAGE_PY, "smtp_relay", "--port", str(port)],
+        [
+            sys.executable,
+            MANAGE_PY,
+            "smtp_relay",
+            "--port",
+            str(port),
+            "--processes",
+            str(processes),
+        ],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -59,15 +70,18 @@ def test_it_logs_that_it_is_up_serves_and_stops_on_term(alice, alice_key, alice_
         line = process.stdout.readline()
         assert line.strip() == (
             f"SMTP relay up on 127.0.0.1:{port} "
-            "(STARTTLS on; AUTH PLAIN/LOGIN offered with and without TLS)"
+            "(STARTTLS on; AUTH PLAIN/LOGIN offered with and without TLS"
+            + ("; 2 processes)" if processes == 2 else ")")
         )
-        client = smtplib.SMTP("127.0.0.1", port, timeout=10)
-        client.login("mailpass", alice_key)
-        client.sendmail("support@yourdomain.com", ["user@example.com"], simple_message())
-        client.quit()
-        assert Message.objects.filter(account=alice).count() == 1
+        for _ in range(6):  # several connections: with 2 processes, both take some
+            client = smtplib.SMTP("127.0.0.1", port, timeout=10)
+            client.login("mailpass", alice_key)
+            client.sendmail("support@yourdomain.com", ["user@example.com"], simple_message())
+            client.quit()
+        assert Message.objects.filter(account=alice).count() == 6
     finally:
         process.send_signal(signal.SIGTERM)
         out, err = process.communicate(timeout=20)
     assert process.returncode == 0, err
     assert "SMTP relay stopped" in out
+    assert "Traceback" not in err
