@@ -174,6 +174,8 @@ def relay_items_enqueue(
 def _final_reply(item: BatchItem) -> str:
     if item.error is None:
         return f"250 2.0.0 queued as {item.message_id}"
+    if item.error["code"] == "RECIPIENT_SUPPRESSED":
+        return f"550 5.1.1 {_one_line(item.error['message'])}"
     return f"550 5.6.0 {_one_line(item.error['message'])}"
 
 
