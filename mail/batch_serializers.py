@@ -5,6 +5,7 @@ The request is checked in two layers: this serializer checks the envelope strict
 each item is then checked on its own with ``MessageInputSerializer`` (a bad item fails alone).
 """
 
+import datetime
 from typing import Any
 
 from drf_spectacular.utils import extend_schema_field
@@ -65,6 +66,9 @@ class BatchItemOutputSerializer(serializers.Serializer):
     status = serializers.CharField()
     queue_id = serializers.IntegerField(required=False)
     message_id = serializers.CharField(required=False)
+    send_at = serializers.DateTimeField(
+        required=False, help_text="Only when the item is `scheduled` (API.md s.14)."
+    )
     error = ErrorSerializer(required=False)
 
     def to_representation(self, instance: Any) -> dict[str, Any]:
@@ -76,6 +80,10 @@ class BatchItemOutputSerializer(serializers.Serializer):
         if instance.error is None:
             answer["queue_id"] = instance.queue_id
             answer["message_id"] = instance.message_id
+            if instance.send_at is not None:
+                answer["send_at"] = instance.send_at.astimezone(datetime.UTC).strftime(
+                    "%Y-%m-%dT%H:%M:%SZ"
+                )
         else:
             answer["error"] = instance.error
         return answer

@@ -26,6 +26,7 @@ from drf_spectacular.utils import (
 from mail.batch_serializers import BatchInputSerializer, BatchResponseSerializer
 from mail.idempotency import HEADER as IDEMPOTENCY_HEADER
 from mail.serializers import (
+    CancelResponseSerializer,
     ErrorResponseSerializer,
     MessageInputSerializer,
     SendResponseSerializer,
@@ -327,6 +328,53 @@ STATUS_SCHEMA = extend_schema(
 )
 
 
+CANCEL_SCHEMA = extend_schema(
+    operation_id="mail_cancel",
+    summary="Cancel a scheduled or queued message",
+    description="API.md section 14. A `scheduled` or `queued` message becomes `canceled` "
+    "(event `canceled`) and is never sent; already `canceled`: the same 200. Any other status "
+    "is 409 NOT_CANCELABLE with `details.status`. A message a worker claims at that instant "
+    "is either canceled or sent, never both.",
+    request=None,
+    parameters=[
+        *COMMON_HEADERS,
+        OpenApiParameter(
+            "message_id",
+            OpenApiTypes.STR,
+            OpenApiParameter.PATH,
+            examples=[OpenApiExample("From the seed page", value="<abc123@mailpass.im>")],
+            description="The id in any form of GET /status/{message_id}.",
+        ),
+    ],
+    examples=[
+        OpenApiExample(
+            "Canceled",
+            value=success_body({"message_id": SEED_MESSAGE_ID, "status": "canceled"}),
+            response_only=True,
+            status_codes=[200],
+        )
+    ],
+    responses={
+        200: CancelResponseSerializer,
+        404: _error(
+            "NOT_FOUND: unknown id, or a message of another account",
+            _error_example(404, "NOT_FOUND", "No message with this id."),
+        ),
+        409: _error(
+            "NOT_CANCELABLE: the message is no longer scheduled or queued",
+            _error_example(
+                409,
+                "NOT_CANCELABLE",
+                "The message is sent; only scheduled or queued messages can be canceled.",
+                {"status": "sent"},
+            ),
+        ),
+        **COMMON_ERRORS,
+        429: _error("RATE_LIMITED: too many requests for this key"),
+    },
+)
+
+
 class StrictSerializerScheme(OpenApiSerializerExtension):
     target_class = "mail.serializers.StrictSerializer"
     match_subclasses = True
@@ -356,7 +404,12 @@ class MailViewSetScheme(OpenApiViewExtension):
     target_class = "mail.views.MailViewSet"
 
     def view_replacement(self):
-        schemas = {"send": SEND_SCHEMA, "send_batch": SEND_BATCH_SCHEMA, "status": STATUS_SCHEMA}
+        schemas = {
+            "send": SEND_SCHEMA,
+            "send_batch": SEND_BATCH_SCHEMA,
+            "status": STATUS_SCHEMA,
+            "cancel": CANCEL_SCHEMA,
+        }
         methods = {
             name: schema(_forward(getattr(self.target_class, name)))
             for name, schema in schemas.items()

@@ -9,11 +9,14 @@ Addresses (``to``, ``cc``, ``bcc``, ``from_email``, ``reply_to``) are plain addr
 (``"Name" <user@example.com>``) are refused, the sender's name goes in ``from_name``.
 """
 
+import datetime
 import json
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -293,6 +296,51 @@ class StrictSerializer(serializers.Serializer):
         return value
 
 
+@extend_schema_field(
+    {
+        "type": "string",
+        "format": "date-time",
+        "pattern": "(Z|z|[+-][0-9]{2}:?[0-9]{2})$",
+        "description": "ISO 8601 with a time zone; at most MAILPASS_MAX_SCHEDULE_DAYS (default "
+        "30) days ahead. In the future: the message is `scheduled`; now or past: sent at once.",
+        "example": "2026-12-01T09:00:00Z",
+    }
+)
+class SendAtField(serializers.Field):
+    """``send_at`` (API.md s.14): an aware datetime, at most the configured days ahead."""
+
+    default_error_messages = {
+        "invalid": "Must be an ISO 8601 date and time with a time zone "
+        "(2026-12-01T09:00:00Z or 2026-12-01T10:00:00+01:00).",
+        "naive": "Must have a time zone (Z or +01:00).",
+        "too_far": "Must be at most {days} days ahead.",
+    }
+
+    def to_internal_value(self, data: Any) -> datetime.datetime:
+        if isinstance(data, datetime.datetime):
+            value = data  # a batch's default, validated once already (never from JSON)
+        elif not isinstance(data, str) or len(data) > 64:
+            self.fail("invalid")
+        else:
+            try:
+                value = datetime.datetime.fromisoformat(data)
+            except ValueError:
+                self.fail("invalid")
+        if value.tzinfo is None or value.utcoffset() is None:
+            self.fail("naive")
+        days = settings.MAILPASS_MAX_SCHEDULE_DAYS
+        try:
+            too_far = value - timezone.now() > datetime.timedelta(days=days)
+        except OverflowError:
+            too_far = True
+        if too_far:
+            self.fail("too_far", days=days)
+        return value.astimezone(datetime.UTC)
+
+    def to_representation(self, value: Any) -> Any:
+        return value
+
+
 class MessageDefaultsSerializer(StrictSerializer):
     """The fields of a message that a batch may also set once, as defaults for its items."""
 
@@ -303,6 +351,7 @@ class MessageDefaultsSerializer(StrictSerializer):
     metadata = MetadataField(required=False)
     track_opens = StrictBooleanField(required=False)
     track_clicks = StrictBooleanField(required=False)
+    send_at = SendAtField(required=False)
 
 
 # Fields the batch endpoint may set once at the top level for every item that omits them.
@@ -366,10 +415,23 @@ class SendOutputSerializer(serializers.Serializer):
     to = serializers.CharField(source="to_email")
     # "from" is a Python keyword: the field is declared below under its JSON name.
 
+    send_at = serializers.DateTimeField(
+        required=False,
+        format="%Y-%m-%dT%H:%M:%SZ",
+        default_timezone=datetime.UTC,
+        help_text="Only when the message is `scheduled` (API.md s.14).",
+    )
+
     def get_fields(self) -> dict[str, serializers.Field]:
         fields = super().get_fields()
         fields["from"] = serializers.CharField(source="from_email")
         return fields
+
+    def to_representation(self, instance: Any) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        if data.get("send_at") is None or instance.status != "scheduled":
+            data.pop("send_at", None)
+        return data
 
 
 # An enum of one boolean would become an enum component per response; the description says
@@ -391,6 +453,18 @@ class SendResponseSerializer(serializers.Serializer):
     data = SendOutputSerializer()
 
 
+class CancelOutputSerializer(serializers.Serializer):
+    """``data`` of a 200 answer to POST /cancel/{message_id} (API.md s.14)."""
+
+    message_id = serializers.CharField()
+    status = serializers.ChoiceField(choices=[("canceled", "canceled")])
+
+
+class CancelResponseSerializer(serializers.Serializer):
+    success = SuccessTrueField()
+    data = CancelOutputSerializer()
+
+
 # API.md section 2: every code an answer under /api/ may carry.
 ERROR_CODES = (
     "VALIDATION_ERROR",
@@ -399,6 +473,7 @@ ERROR_CODES = (
     "NOT_FOUND",
     "METHOD_NOT_ALLOWED",
     "IDEMPOTENCY_CONFLICT",
+    "NOT_CANCELABLE",
     "PAYLOAD_TOO_LARGE",
     "UNSUPPORTED_MEDIA_TYPE",
     "NO_SMTP_PROVIDER",

@@ -21,8 +21,16 @@ from mail.connection_reuse import provider_connection_reused
 from mail.delivery import DeliveryError, delivery_send
 from mail.identifiers import message_id_generate
 from mail.limits import LimitState, send_limit_reserve
-from mail.models import EventType, Message, MessageEvent, MessageStatus
-from mailpass.errors import NoSmtpProvider, SendFailed, ValidationFailed
+from mail.models import (
+    EventType,
+    Message,
+    MessageEvent,
+    MessageStatus,
+    QueueItem,
+    QueueItemStatus,
+)
+from mail.selectors import message_get_for_account
+from mailpass.errors import NoSmtpProvider, NotCancelable, SendFailed, ValidationFailed
 from providers.models import SmtpProvider
 from providers.selectors import provider_get_default
 from templating.services import message_data_render
@@ -60,6 +68,7 @@ def message_prepare(
             details={"from_email": ["Required: the SMTP provider has no default sender address."]},
         )
     tracking = account_tracking_defaults(account=account)
+    send_at = data.get("send_at")
     attachments: list[Attachment] = list(data.get("attachments", []))
     if attachments and status != MessageStatus.SENDING and not is_test:
         # A worker builds this email later, maybe in another container: keep the content
@@ -86,6 +95,8 @@ def message_prepare(
         headers=dict(data.get("headers", {})),
         attachments=[attachment.metadata() for attachment in attachments],
         template_name=data.get("template_name", ""),
+        # Section 14: only a future send_at is kept (now or past: sent as if not scheduled).
+        send_at=send_at if send_at is not None and send_at > timezone.now() else None,
         status=status,
         is_test=is_test,
     )
@@ -190,6 +201,9 @@ def message_send(
     provider = provider_get_default(account=account)
     if provider is None:
         raise NoSmtpProvider()
+    send_at = data.get("send_at")
+    if send_at is not None and send_at > timezone.now():
+        return _message_schedule(account=account, provider=provider, data=data, is_test=is_test)
     message = message_prepare(account=account, provider=provider, data=data, is_test=is_test)
 
     if is_test:
@@ -238,6 +252,24 @@ def message_send(
     return SendResult(message=message, limit=limit)
 
 
+def _message_schedule(
+    *, account: AbstractBaseUser, provider: SmtpProvider, data: dict[str, Any], is_test: bool
+) -> SendResult:
+    """A /send with a future ``send_at`` (API.md s.14): validated, rendered and checked now,
+    stored ``scheduled`` as a queue item due at ``send_at``; send limits count when it goes."""
+    from mail.queue import queue_enqueue  # the queue builds on this module
+
+    message = message_prepare(
+        account=account,
+        provider=provider,
+        data=data,
+        is_test=is_test,
+        status=MessageStatus.SCHEDULED,
+    )
+    queue_enqueue(messages=[message], provider=provider)
+    return SendResult(message=message)
+
+
 def messages_unfinished_fail(*, older_than: timedelta = UNFINISHED_SEND_AFTER) -> int:
     """Close single sends left ``sending`` by a process that died mid-send.
 
@@ -271,3 +303,42 @@ def messages_unfinished_fail(*, older_than: timedelta = UNFINISHED_SEND_AFTER) -
     if closed:
         logger.warning("closed %d single sends left 'sending' by a stopped process", closed)
     return closed
+
+
+CANCELABLE_STATUSES = (MessageStatus.SCHEDULED, MessageStatus.QUEUED)
+
+
+def message_cancel(*, account: AbstractBaseUser, message_id: str) -> Message:
+    """Cancel a ``scheduled`` or ``queued`` message (API.md s.14); it is never sent.
+
+    The database decides a race with a worker's claim: in one transaction the queue item is
+    moved ``queued`` -> ``canceled`` first (the row the claim locks with ``FOR UPDATE SKIP
+    LOCKED``, so both lock in the same order), then the message, fenced on its status. If a
+    worker claimed it first, the item is no longer ``queued`` when this UPDATE gets the row,
+    nothing changes and the answer is NOT_CANCELABLE with the status it has. Already
+    ``canceled`` answers the same as a cancel. Another account's message is NotFound.
+    """
+    message = message_get_for_account(account=account, message_id=message_id)
+    now = timezone.now()
+    with transaction.atomic():
+        item_changed = QueueItem.objects.filter(
+            message_id=message.pk, status=QueueItemStatus.QUEUED
+        ).update(status=QueueItemStatus.CANCELED, locked_by="", locked_until=None, updated_at=now)
+        changed = 0
+        if item_changed or not QueueItem.objects.filter(message_id=message.pk).exists():
+            changed = Message.objects.filter(pk=message.pk, status__in=CANCELABLE_STATUSES).update(
+                status=MessageStatus.CANCELED, limit_counted_at=None, updated_at=now
+            )
+        if changed:
+            MessageEvent.objects.create(message_id=message.pk, event_type=EventType.CANCELED)
+        elif item_changed:
+            transaction.set_rollback(True)  # the item moved, the message did not: undo
+    status = Message.objects.filter(pk=message.pk).values_list("status", flat=True).get()
+    message.status = status
+    if status != MessageStatus.CANCELED:
+        raise NotCancelable(
+            f"The message is {status}; only scheduled or queued messages can be canceled.",
+            details={"status": status},
+        )
+    # Its stored attachment content goes with the drain's housekeeping of final messages.
+    return message

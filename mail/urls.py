@@ -11,6 +11,12 @@ urlpatterns = [
     re_path(r"^send/$", MailViewSet.as_view({"post": "send"}, schema=None)),
     re_path(r"^send-batch$", MailViewSet.as_view({"post": "send_batch"}), name="mail-send-batch"),
     re_path(r"^send-batch/$", MailViewSet.as_view({"post": "send_batch"}, schema=None)),
+    re_path(r"^cancel/(?P<message_id>.+?)/$", MailViewSet.as_view({"post": "cancel"}, schema=None)),
+    re_path(
+        r"^cancel/(?P<message_id>.+)$",
+        MailViewSet.as_view({"post": "cancel"}),
+        name="mail-cancel",
+    ),
     re_path(r"^status/(?P<message_id>.+?)/$", MailViewSet.as_view({"get": "status"}, schema=None)),
     re_path(
         r"^status/(?P<message_id>.+)$",

@@ -13,7 +13,7 @@ from mail.idempotency import idempotency_key_read, idempotent_respond
 from mail.queue import BatchItem, batch_enqueue
 from mail.selectors import message_status_get
 from mail.serializers import MessageInputSerializer, SendOutputSerializer
-from mail.services import message_send
+from mail.services import message_cancel, message_send
 from mail.status_serializers import StatusOutputSerializer
 from mailpass.api import error_body, success_body, validation_error_body
 from mailpass.errors import SendFailed
@@ -92,6 +92,10 @@ class MailViewSet(viewsets.ViewSet):
             respond=respond,
         )
         return Response(body, status=status)
+
+    def cancel(self, request: Request, message_id: str) -> Response:
+        message = message_cancel(account=request.user, message_id=message_id)
+        return Response(success_body({"message_id": message.message_id, "status": "canceled"}))
 
     def status(self, request: Request, message_id: str) -> Response:
         result = message_status_get(account=request.user, message_id=message_id)

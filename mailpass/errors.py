@@ -41,6 +41,13 @@ class IdempotencyConflict(ServiceError):
     status = 409
 
 
+class NotCancelable(ServiceError):
+    """API.md s.14: the message is no longer ``scheduled`` or ``queued``."""
+
+    code = "NOT_CANCELABLE"
+    status = 409
+
+
 class NoSmtpProvider(ServiceError):
     code = "NO_SMTP_PROVIDER"
     status = 422

@@ -202,6 +202,10 @@ MAILPASS_QUEUE_BATCH_SIZE = env.int("MAILPASS_QUEUE_BATCH_SIZE", default=200)
 MAILPASS_QUEUE_LEASE_SECONDS = env.int("MAILPASS_QUEUE_LEASE_SECONDS", default=300)
 MAILPASS_QUEUE_MAX_ATTEMPTS = env.int("MAILPASS_QUEUE_MAX_ATTEMPTS", default=5)
 MAILPASS_QUEUE_RETRY_BASE_SECONDS = env.float("MAILPASS_QUEUE_RETRY_BASE_SECONDS", default=60.0)
+# API.md s.14: how far ahead send_at may be.
+MAILPASS_MAX_SCHEDULE_DAYS = env.int("MAILPASS_MAX_SCHEDULE_DAYS", default=30)
+if MAILPASS_MAX_SCHEDULE_DAYS < 1:
+    raise ImproperlyConfigured("MAILPASS_MAX_SCHEDULE_DAYS must be 1 or more.")
 # SMTP relay (API.md section 18): STARTTLS certificate and key (PEM files); AUTH without TLS
 # only when explicitly allowed (development); threads doing its database work.
 MAILPASS_SMTP_RELAY_TLS_CERT = env.str("MAILPASS_SMTP_RELAY_TLS_CERT", default="")

@@ -35,9 +35,13 @@ class BatchItem:
     queue_id: int | None = None
     message_id: str | None = None
 
+    send_at: datetime | None = None  # set when the item was stored ``scheduled``
+
     @property
     def status(self) -> str:
-        return "failed" if self.error is not None else "queued"
+        if self.error is not None:
+            return "failed"
+        return "scheduled" if self.send_at is not None else "queued"
 
 
 def batch_enqueue(
@@ -70,12 +74,16 @@ def batch_enqueue(
     queue_items = queue_enqueue(messages=[m for _, m in queued], provider=provider)
     for (item, message), queue_item in zip(queued, queue_items, strict=True):
         item.queue_id, item.message_id = queue_item.pk, message.message_id
+        if message.status == MessageStatus.SCHEDULED:
+            item.send_at = message.send_at
     return items
 
 
 def queue_enqueue(*, messages: list[Message], provider: SmtpProvider) -> list[QueueItem]:
     """Store unsaved messages as ``queued``, each with a queue item and a ``queued`` event.
 
+    A message with a future ``send_at`` is stored ``scheduled`` instead, its item due at
+    ``send_at``, with a ``scheduled`` event (API.md s.14; the claim takes it when due).
     One transaction for all of them: either every message is queued or none. A drain is
     kicked after COMMIT (it only cuts latency; the periodic drain guarantees progress).
     """
@@ -83,7 +91,8 @@ def queue_enqueue(*, messages: list[Message], provider: SmtpProvider) -> list[Qu
         return []
     now = timezone.now()
     for message in messages:
-        message.status = MessageStatus.QUEUED
+        scheduled = message.send_at is not None and message.send_at > now
+        message.status = MessageStatus.SCHEDULED if scheduled else MessageStatus.QUEUED
         message.provider = provider
     with transaction.atomic():
         Message.objects.bulk_create(messages)
@@ -96,16 +105,20 @@ def queue_enqueue(*, messages: list[Message], provider: SmtpProvider) -> list[Qu
                         message=message,
                         account_id=message.account_id,
                         provider=provider,
-                        next_attempt_at=now,
+                        next_attempt_at=_due(message, now),
                     )
                     for message in messages
                 ]
             )
             MessageEvent.objects.bulk_create(
-                [MessageEvent(message=message, event_type=EventType.QUEUED) for message in messages]
+                [
+                    MessageEvent(message=message, event_type=_first_event(message))
+                    for message in messages
+                ]
             )
-        count = len(messages)
-        transaction.on_commit(lambda: queue_drain_kick(limit=count))
+        count = sum(1 for m in messages if m.status == MessageStatus.QUEUED)
+        if count:
+            transaction.on_commit(lambda: queue_drain_kick(limit=count))
     return items
 
 
@@ -113,17 +126,19 @@ def queue_enqueue(*, messages: list[Message], provider: SmtpProvider) -> list[Qu
 # enqueue rate is dominated by building and quoting rows, and these two need only the ids.
 _ITEMS_INSERT_SQL = """
 WITH new AS (
-    SELECT * FROM unnest(%(messages)s::bigint[], %(accounts)s::integer[]) AS n(message, account)
+    SELECT * FROM unnest(%(messages)s::bigint[], %(accounts)s::integer[],
+                         %(due)s::timestamptz[], %(events)s::text[])
+        AS n(message, account, due, event)
 ), items AS (
     INSERT INTO mail_queueitem (message_id, account_id, provider_id, status, attempts,
                                 next_attempt_at, locked_by, last_error, created_at, updated_at)
-    SELECT message, account, %(provider)s, 'queued', 0, %(now)s, '', '', %(now)s, %(now)s
+    SELECT message, account, %(provider)s, 'queued', 0, due, '', '', %(now)s, %(now)s
     FROM new
     RETURNING id, message_id
 ), events AS (
     INSERT INTO mail_messageevent (message_id, event_type, ip_address, user_agent, url, detail,
                                    created_at)
-    SELECT message, 'queued', NULL, '', '', '', %(now)s FROM new
+    SELECT message, event, NULL, '', '', '', %(now)s FROM new
 )
 SELECT id, message_id FROM items
 """
@@ -138,6 +153,8 @@ def _items_insert(
             {
                 "messages": [m.pk for m in messages],
                 "accounts": [m.account_id for m in messages],
+                "due": [_due(m, now) for m in messages],
+                "events": [_first_event(m) for m in messages],
                 "provider": provider.pk,
                 "now": now,
             },
@@ -150,12 +167,20 @@ def _items_insert(
             account_id=m.account_id,
             provider=provider,
             status=QueueItemStatus.QUEUED,
-            next_attempt_at=now,
+            next_attempt_at=_due(m, now),
             created_at=now,
             updated_at=now,
         )
         for m in messages
     ]
+
+
+def _due(message: Message, now: datetime) -> datetime:
+    return message.send_at if message.status == MessageStatus.SCHEDULED else now
+
+
+def _first_event(message: Message) -> str:
+    return EventType.SCHEDULED if message.status == MessageStatus.SCHEDULED else EventType.QUEUED
 
 
 def queue_drain_kick(*, limit: int | None = None) -> None:

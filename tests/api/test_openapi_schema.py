@@ -22,6 +22,7 @@ def test_the_paths_are_the_seeds_without_a_trailing_slash(schema):
         "/api/v1/mail/send",
         "/api/v1/mail/send-batch",
         "/api/v1/mail/status/{message_id}",
+        "/api/v1/mail/cancel/{message_id}",
         "/api/v1/templates",
         "/api/v1/templates/{name}",
         "/api/v1/templates/{name}/render",
@@ -50,6 +51,11 @@ def test_a_trailing_slash_is_still_tolerated(alice_client, alice_provider):
             {200, 400, 401, 403, 405, 409, 413, 415, 422, 429, 500, 503},
         ),
         ("/api/v1/mail/status/{message_id}", "get", {200, 401, 403, 404, 405, 429, 500, 503}),
+        (
+            "/api/v1/mail/cancel/{message_id}",
+            "post",
+            {200, 401, 403, 404, 405, 409, 429, 500, 503},
+        ),
     ],
 )
 def test_every_answer_an_endpoint_can_give_is_documented(schema, path, method, statuses):
@@ -123,3 +129,11 @@ def test_template_and_variables_are_described(schema):
     assert message["properties"]["template"]["pattern"] == "^[a-z0-9_-]{1,100}$"
     assert message["properties"]["variables"]["type"] == "object"
     assert "subject" not in message.get("required", [])
+
+
+def test_send_at_is_described_on_messages_and_the_batch(schema):
+    components = schema["components"]["schemas"]
+    for name in ("MessageInputRequest", "BatchInputRequest"):
+        send_at = components[name]["properties"]["send_at"]
+        assert (send_at["type"], send_at["format"]) == ("string", "date-time")
+    assert "send_at" in components["SendOutput"]["properties"]
