@@ -3,7 +3,7 @@ from django.urls import re_path
 from webhooks.views import WebhookViewSet
 
 # No trailing slash, like the mail paths; one is tolerated (the twin has no schema entry).
-_collection = {"get": "list", "post": "create"}
+_collection = {"get": "list_endpoints", "post": "create"}
 _item = {"get": "retrieve", "patch": "partial_update", "delete": "destroy"}
 
 urlpatterns = [

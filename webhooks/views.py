@@ -73,7 +73,8 @@ class WebhookViewSet(viewsets.ViewSet):
         summary="The account's webhook endpoints",
         responses={200: EndpointListResponseSerializer, **COMMON_ERRORS},
     )
-    def list(self, request: Request) -> Response:
+    # Not named "list": drf-spectacular would document the answer as an array.
+    def list_endpoints(self, request: Request) -> Response:
         endpoints = endpoint_list(account=request.user)
         data = {"endpoints": EndpointOutputSerializer(endpoints, many=True).data}
         return Response(success_body(data))
