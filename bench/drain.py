@@ -128,11 +128,10 @@ def enqueue_run(*, account, count: int, validate: bool, template: bool = False) 
     began = time.perf_counter()
     for offset in range(0, count, 100):
         items = []
+        validator = MessageInputSerializer()  # one per request, as the batch endpoint does
         for index, data in enumerate(raw[offset : offset + 100]):
             if validate:
-                serializer = MessageInputSerializer(data=data)
-                serializer.is_valid(raise_exception=True)
-                data = serializer.validated_data
+                data = validator.run_validation(data)
             items.append(BatchItem(index=index, to=data["to"], data=data))
         if template:
             batch_items_render(account=account, items=items)
