@@ -66,7 +66,7 @@ def _drainer_main(database_url, data_dir, ready, start, results, profile_dir) ->
     import mail.queue.drain
     from mail.queue import queue_drain
 
-    mail.queue.drain.BACKGROUND_FINALIZE = os.environ.get("BENCH_FINALIZE", "background") != "sync"
+    mail.queue.drain.BACKGROUND_RECORD = os.environ.get("BENCH_FINALIZE", "background") != "sync"
     connection.ensure_connection()
     ready.set()
     start.wait()

@@ -180,6 +180,7 @@ class SmtpTestServer:
         self.behaviour = SmtpBehaviour()
         self.messages: list[ReceivedMessage] = []
         self.rejected = 0
+        self.auth_attempts = 0
         self.lock = threading.Lock()
         self._controller: Controller | None = None
 
@@ -221,6 +222,8 @@ class SmtpTestServer:
         if not isinstance(auth_data, LoginPassword):
             return AuthResult(success=False, handled=False)
         login, password = auth_data.login.decode(), auth_data.password.decode()
+        with self.lock:
+            self.auth_attempts += 1
         ok = self.auth_users.get(login) == password
         return AuthResult(success=ok, handled=False, auth_data=auth_data)
 

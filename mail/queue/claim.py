@@ -1,4 +1,20 @@
-"""Claim: lease due queue items (and items whose lease expired) to one drain run."""
+"""Claim: lease due queue items (and items whose lease expired) to one drain run.
+
+One implementation for PostgreSQL and SQLite, in one short transaction:
+
+- Due items are those ``queued`` with ``next_attempt_at`` reached whose message is ``queued``
+  or ``scheduled`` (a scheduled message is a queue item due at ``send_at``). The item and its
+  message are locked with ``SKIP LOCKED`` (concurrent drainers take different rows, and a
+  claim never waits on a cancel in progress), then the message moves to ``sending`` fenced on
+  those statuses. A cancel is the same fenced UPDATE to ``canceled``: the database decides
+  which one wins, and a message is canceled or sent, never both.
+- Items left ``sending`` by a worker that died are claimed again once their lease expired.
+- Every claim counts an attempt (on the item and its message). An item claimed
+  ``MAILPASS_QUEUE_MAX_ATTEMPTS`` times without any recorded outcome (its message crashes or
+  hangs every worker that takes it) is not claimed again: it ends ``failed``.
+
+SQLite has no row locks; its writers are serialized, and the fences in the UPDATEs hold.
+"""
 
 import os
 import socket
@@ -7,11 +23,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
-from mail.models import Message, MessageStatus, QueueItem, QueueItemStatus
+from mail.models import EventType, Message, MessageEvent, MessageStatus, QueueItem, QueueItemStatus
+
+# Message statuses a due item is claimed from (the cancel fences on the same ones).
+CLAIMABLE_MESSAGE_STATUSES = (MessageStatus.QUEUED, MessageStatus.SCHEDULED)
 
 
 @dataclass
@@ -27,117 +46,94 @@ def worker_id_make() -> str:
     return f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-# PostgreSQL claims in one statement (one round trip): lock due items and items whose lease
-# expired (SKIP LOCKED: concurrent drainers take different rows), lease them, mark their
-# messages "sending". A reclaimed item's dead attempt counts, so a message that kills workers
-# cannot loop forever.
-_CLAIM_SQL = """
-WITH expired AS (
-    SELECT id FROM mail_queueitem
-    WHERE status = 'sending' AND locked_until < %(now)s
-    ORDER BY locked_until LIMIT %(size)s FOR UPDATE SKIP LOCKED
-), due AS (
-    SELECT id FROM mail_queueitem
-    WHERE status = 'queued' AND next_attempt_at <= %(now)s
-    ORDER BY next_attempt_at LIMIT %(size)s FOR UPDATE SKIP LOCKED
-), picked AS (
-    SELECT id, true AS reclaimed FROM expired
-    UNION ALL SELECT id, false FROM due
-    LIMIT %(size)s
-), items AS (
-    UPDATE mail_queueitem q
-    SET status = 'sending', locked_by = %(me)s, locked_until = %(until)s, updated_at = %(now)s,
-        attempts = q.attempts + CASE WHEN picked.reclaimed THEN 1 ELSE 0 END
-    FROM picked WHERE q.id = picked.id
-    RETURNING q.id, q.message_id, q.provider_id, q.account_id, q.attempts, picked.reclaimed
-), messages AS (
-    UPDATE mail_message m
-    SET status = 'sending', updated_at = %(now)s,
-        attempts = m.attempts + CASE WHEN items.reclaimed THEN 1 ELSE 0 END
-    FROM items WHERE m.id = items.message_id
-)
-SELECT id, message_id, provider_id, account_id, attempts FROM items ORDER BY id
-"""
+def crash_loop_error(attempts: int) -> str:
+    return (
+        f"gave up after {attempts} attempts: each time the worker sending it stopped before "
+        "recording an outcome (the message may crash or hang the sender)"
+    )
 
 
 def queue_claim(*, worker_id: str, size: int) -> list[Claimed]:
-    """Lease up to ``size`` due items (and items whose lease expired) to this worker."""
+    """Lease up to ``size`` items to this worker: expired leases first, then due items."""
+    if size <= 0:
+        return []
     now = timezone.now()
     lease_until = now + timedelta(seconds=settings.MAILPASS_QUEUE_LEASE_SECONDS)
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(
-                _CLAIM_SQL,
-                {"now": now, "size": size, "me": worker_id, "until": lease_until},
-            )
-            items = [
-                QueueItem(
-                    pk=pk,
-                    message_id=message_pk,
-                    provider_id=provider_pk,
-                    account_id=account_pk,
-                    attempts=attempts,
-                    status=QueueItemStatus.SENDING,
-                    locked_by=worker_id,
-                    locked_until=lease_until,
-                )
-                for pk, message_pk, provider_pk, account_pk, attempts in cursor.fetchall()
-            ]
-        messages = Message.objects.in_bulk([item.message_id for item in items])
-        return [Claimed(item=item, message=messages[item.message_id]) for item in items]
-    return _claim_portable(worker_id=worker_id, size=size, now=now, lease_until=lease_until)
-
-
-def _claim_portable(
-    *, worker_id: str, size: int, now: datetime, lease_until: datetime
-) -> list[Claimed]:
-    """The same claim with the ORM, for the embedded SQLite default (one writer at a time)."""
+    max_attempts = settings.MAILPASS_QUEUE_MAX_ATTEMPTS
+    locked = QueueItem.objects.select_related("message").select_for_update(
+        skip_locked=True, of=("self", "message")
+    )
     with transaction.atomic():
-        # A worker that died left items "sending" with an expired lease: they go first.
         expired = list(
-            QueueItem.objects.select_for_update(skip_locked=True)
-            .filter(status=QueueItemStatus.SENDING, locked_until__lt=now)
-            .order_by("locked_until")
-            .values_list("pk", flat=True)[:size]
+            locked.filter(
+                status=QueueItemStatus.SENDING,
+                locked_until__lt=now,
+                message__status=MessageStatus.SENDING,
+            ).order_by("locked_until")[:size]
         )
         due = list(
-            QueueItem.objects.select_for_update(skip_locked=True)
-            .filter(status=QueueItemStatus.QUEUED, next_attempt_at__lte=now)
-            .order_by("next_attempt_at")
-            .values_list("pk", flat=True)[: size - len(expired)]
+            locked.filter(
+                status=QueueItemStatus.QUEUED,
+                next_attempt_at__lte=now,
+                message__status__in=CLAIMABLE_MESSAGE_STATUSES,
+            ).order_by("next_attempt_at")[: size - len(expired)]
         )
-        if not expired and not due:
+        crashed = [item for item in expired if item.attempts >= max_attempts]
+        if crashed:
+            _crashed_fail(crashed, now)
+        crashed_pks = {item.pk for item in crashed}
+        items = [item for item in expired if item.pk not in crashed_pks] + due
+        if not items:
             return []
-        claimable = Q(status=QueueItemStatus.QUEUED, next_attempt_at__lte=now) | Q(
-            status=QueueItemStatus.SENDING, locked_until__lt=now
-        )
-        # The fence in WHERE matters where FOR UPDATE does not exist (SQLite).
-        QueueItem.objects.filter(Q(pk__in=expired + due) & claimable).update(
+        # Both rows are locked by us (on SQLite no other writer runs meanwhile).
+        QueueItem.objects.filter(pk__in=[item.pk for item in items]).update(
             status=QueueItemStatus.SENDING,
             locked_by=worker_id,
             locked_until=lease_until,
+            attempts=F("attempts") + 1,
             updated_at=now,
         )
-        items = list(
-            QueueItem.objects.filter(
-                pk__in=expired + due, locked_by=worker_id, status=QueueItemStatus.SENDING
-            )
+        Message.objects.filter(pk__in=[item.message_id for item in items]).update(
+            status=MessageStatus.SENDING, attempts=F("attempts") + 1, updated_at=now
         )
-        message_pks = [item.message_id for item in items]
-        Message.objects.filter(pk__in=message_pks).update(
-            status=MessageStatus.SENDING, updated_at=now
+    claimed = []
+    for item in items:
+        message = item.message
+        item.status, item.locked_by, item.locked_until = (
+            QueueItemStatus.SENDING,
+            worker_id,
+            lease_until,
         )
-        if expired:
-            # The dead worker's attempt counts: a message that kills workers must not loop.
-            expired_pks = set(expired)
-            reclaimed = [item for item in items if item.pk in expired_pks]
-            QueueItem.objects.filter(pk__in=[i.pk for i in reclaimed]).update(
-                attempts=F("attempts") + 1
+        item.attempts += 1
+        message.status = MessageStatus.SENDING
+        message.attempts += 1
+        claimed.append(Claimed(item=item, message=message))
+    claimed.sort(key=lambda entry: entry.item.pk)
+    return claimed
+
+
+def _crashed_fail(items: list[QueueItem], now: datetime) -> None:
+    """Items claimed the maximum number of times without an outcome: failed, for good."""
+    for item in items:
+        error = crash_loop_error(item.attempts)
+        QueueItem.objects.filter(pk=item.pk).update(
+            status=QueueItemStatus.FAILED,
+            locked_by="",
+            locked_until=None,
+            last_error=error,
+            updated_at=now,
+        )
+        # The send-limit slot stays taken: the message may have gone out.
+        Message.objects.filter(pk=item.message_id).update(
+            status=MessageStatus.FAILED, error_message=error, updated_at=now
+        )
+    MessageEvent.objects.bulk_create(
+        [
+            MessageEvent(
+                message_id=item.message_id,
+                event_type=EventType.FAILED,
+                detail=crash_loop_error(item.attempts),
             )
-            Message.objects.filter(pk__in=[i.message_id for i in reclaimed]).update(
-                attempts=F("attempts") + 1
-            )
-            for item in reclaimed:
-                item.attempts += 1
-    messages = Message.objects.in_bulk(message_pks)
-    return [Claimed(item=item, message=messages[item.message_id]) for item in items]
+            for item in items
+        ]
+    )

@@ -1,4 +1,15 @@
-"""Record: write what happened to claimed items, fenced by the lease."""
+"""Record: write what happened to claimed items, fenced by the lease.
+
+Every write is fenced by ``locked_by = me AND status = 'sending'``: a worker that outlived its
+lease cannot overwrite what another worker did; its results are dropped.
+
+The attempt was counted when the item was claimed; a full send-limit window gives it back
+(waiting for a window is not an attempt). The row records the provider that really sent.
+
+On PostgreSQL the common outcome, ``SENT``, is written in one statement (one round trip: it
+runs once per message or so, see ``drain``); every other outcome, and every outcome on SQLite,
+goes through ``_record_orm``. Both are run by the suite (on PostgreSQL and on SQLite).
+"""
 
 import enum
 import logging
@@ -26,19 +37,21 @@ class DrainResult:
     sent: int = 0
     deferred: int = 0
     failed: int = 0
+    suppressed: int = 0
 
     @property
     def total(self) -> int:
-        return self.sent + self.deferred + self.failed
+        return self.sent + self.deferred + self.failed + self.suppressed
 
 
 class OutcomeKind(enum.Enum):
     """What happened to one claimed item, before it is written."""
 
-    SENT = "sent"
-    TEMPORARY = "temporary"  # retry later (an attempt)
-    PERMANENT = "permanent"  # failed for good
+    SENT = "sent"  # the server accepted it
+    TEMPORARY = "temporary"  # not sent; retry later (failed once the attempts are used up)
+    PERMANENT = "permanent"  # a message-level 5xx: failed for good
     LIMITED = "limited"  # the provider's send limit is full: wait, not an attempt
+    SUPPRESSED = "suppressed"  # a check before SMTP ended it: never sent
 
 
 @dataclass
@@ -50,6 +63,8 @@ class Outcome:
     detail: str = ""
     retry_at: datetime | None = None  # LIMITED: when the window frees
     is_test: bool = False
+    # The provider that sent (or was to send) it; None keeps the row's.
+    provider_pk: int | None = None
 
 
 def retry_delay(*, attempts: int) -> timedelta:
@@ -58,37 +73,41 @@ def retry_delay(*, attempts: int) -> timedelta:
     return timedelta(seconds=base * random.uniform(1.0, 1.5))
 
 
-# The common case, every message of a group sent, in one statement on PostgreSQL: the fence
-# (locked_by = me AND status = 'sending') is in the UPDATE itself, row by row.
+# SENT outcomes in one statement on PostgreSQL: the fence (locked_by = me AND status =
+# 'sending') is in the UPDATE itself, row by row.
 _SENT_SQL = """
 WITH done AS (
-    SELECT * FROM unnest(%(items)s::bigint[], %(details)s::text[]) AS d(item_id, detail)
+    SELECT * FROM unnest(%(items)s::bigint[], %(details)s::text[], %(providers)s::bigint[])
+        AS d(item_id, detail, provider_id)
 ), items AS (
     UPDATE mail_queueitem q
-    SET status = 'sent', attempts = q.attempts + 1, locked_by = '', locked_until = NULL,
-        last_error = '', updated_at = %(now)s
+    SET status = 'sent', locked_by = '', locked_until = NULL, last_error = '',
+        provider_id = COALESCE(done.provider_id, q.provider_id), updated_at = %(now)s
     FROM done
     WHERE q.id = done.item_id AND q.locked_by = %(me)s AND q.status = 'sending'
-    RETURNING q.message_id, done.detail
+    RETURNING q.message_id, done.detail, done.provider_id
 ), messages AS (
     UPDATE mail_message m
-    SET status = 'sent', sent_at = %(now)s, attempts = m.attempts + 1, error_message = '',
+    SET status = 'sent', sent_at = %(now)s, error_message = '',
+        provider_id = COALESCE(items.provider_id, m.provider_id),
         limit_counted_at = CASE WHEN m.is_test THEN NULL
                                 ELSE COALESCE(m.limit_counted_at, %(now)s) END,
         updated_at = %(now)s
     FROM items WHERE m.id = items.message_id
 )
 INSERT INTO mail_messageevent (message_id, event_type, ip_address, user_agent, url, detail,
-                               created_at)
-SELECT message_id, 'sent', NULL, '', '', detail, %(now)s FROM items
+                               recipient, external_id, created_at)
+SELECT message_id, 'sent', NULL, '', '', detail, '', '', %(now)s FROM items
 """
 
 
 def queue_record(*, worker_id: str, outcomes: list[Outcome], result: DrainResult) -> None:
     """Write outcomes of items this worker still holds; drop the rest (another owns them)."""
+    if not outcomes:
+        return
     now = timezone.now()
     if connection.vendor == "postgresql":
-        sent = [o for o in outcomes if o.kind == OutcomeKind.SENT]
+        sent = [o for o in outcomes if o.kind is OutcomeKind.SENT]
         if sent:
             with connection.cursor() as cursor:
                 cursor.execute(
@@ -96,28 +115,33 @@ def queue_record(*, worker_id: str, outcomes: list[Outcome], result: DrainResult
                     {
                         "items": [o.item_pk for o in sent],
                         "details": [o.detail for o in sent],
+                        "providers": [o.provider_pk for o in sent],
                         "me": worker_id,
                         "now": now,
                     },
                 )
                 written = cursor.rowcount
             result.sent += written
-            if written < len(sent):
-                logger.warning(
-                    "worker %s lost the lease of %d queue items; their results are dropped",
-                    worker_id,
-                    len(sent) - written,
-                )
-        outcomes = [o for o in outcomes if o.kind != OutcomeKind.SENT]
-        if not outcomes:
-            return
-    _record_portable(worker_id=worker_id, outcomes=outcomes, result=result, now=now)
+            _lost_log(worker_id, len(sent) - written)
+            outcomes = [o for o in outcomes if o.kind is not OutcomeKind.SENT]
+            if not outcomes:
+                return
+    _record_orm(worker_id=worker_id, outcomes=outcomes, result=result, now=now)
 
 
-def _record_portable(
+def _lost_log(worker_id: str, lost: int) -> None:
+    if lost:
+        logger.warning(
+            "worker %s lost the lease of %d queue items; their results are dropped",
+            worker_id,
+            lost,
+        )
+
+
+def _record_orm(
     *, worker_id: str, outcomes: list[Outcome], result: DrainResult, now: datetime
 ) -> None:
-    """Retries, failures and deferrals (and every outcome off PostgreSQL) with the ORM."""
+    """Every outcome kind with the ORM, in one transaction."""
     max_attempts = settings.MAILPASS_QUEUE_MAX_ATTEMPTS
     with transaction.atomic():
         # The fence: lock exactly the rows still leased to us; later updates go by pk.
@@ -130,42 +154,46 @@ def _record_portable(
             )
             .values_list("pk", "attempts")
         )
-        lost = [o for o in outcomes if o.item_pk not in held]
-        if lost:
-            logger.warning(
-                "worker %s lost the lease of %d queue items; their results are dropped",
-                worker_id,
-                len(lost),
-            )
+        _lost_log(worker_id, sum(1 for o in outcomes if o.item_pk not in held))
         sent: list[Outcome] = []
         events: list[MessageEvent] = []
         for outcome in outcomes:
             if outcome.item_pk not in held:
                 continue
-            attempts = held[outcome.item_pk] + (0 if outcome.kind == OutcomeKind.LIMITED else 1)
+            attempts = held[outcome.item_pk]
             kind = outcome.kind
-            if kind == OutcomeKind.TEMPORARY and attempts >= max_attempts:
+            if kind is OutcomeKind.TEMPORARY and attempts >= max_attempts:
                 kind = OutcomeKind.PERMANENT
                 outcome.error = f"gave up after {attempts} attempts: {outcome.error}"
-            if kind == OutcomeKind.SENT:
+            if kind is OutcomeKind.SENT:
                 sent.append(outcome)
                 events.append(_event(outcome, EventType.SENT, outcome.detail))
                 result.sent += 1
-            elif kind == OutcomeKind.PERMANENT:
-                _item_update(
-                    outcome, QueueItemStatus.FAILED, attempts, now, last_error=outcome.error
-                )
-                Message.objects.filter(pk=outcome.message_pk).update(
+            elif kind is OutcomeKind.PERMANENT:
+                _item_update(outcome, QueueItemStatus.FAILED, now, last_error=outcome.error)
+                _message_update(
+                    outcome,
+                    now,
                     status=MessageStatus.FAILED,
                     error_message=outcome.error,
-                    attempts=attempts,
                     limit_counted_at=None,  # a failed message gives its slot back
-                    updated_at=now,
                 )
                 events.append(_event(outcome, EventType.FAILED, outcome.error))
                 result.failed += 1
+            elif kind is OutcomeKind.SUPPRESSED:
+                _item_update(outcome, QueueItemStatus.SUPPRESSED, now, last_error=outcome.detail)
+                _message_update(
+                    outcome,
+                    now,
+                    status=MessageStatus.SUPPRESSED,
+                    error_message=outcome.detail,
+                    limit_counted_at=None,
+                )
+                events.append(_event(outcome, EventType.SUPPRESSED, outcome.detail))
+                result.suppressed += 1
             else:
-                if kind == OutcomeKind.LIMITED:
+                if kind is OutcomeKind.LIMITED:
+                    attempts -= 1  # waiting for a window is not an attempt
                     retry_at = outcome.retry_at or now
                     detail = f"{outcome.error}; next attempt at {_iso(retry_at)}"
                 else:
@@ -176,16 +204,17 @@ def _record_portable(
                 _item_update(
                     outcome,
                     QueueItemStatus.QUEUED,
-                    attempts,
                     now,
                     last_error=outcome.error,
+                    attempts=attempts,
                     next_attempt_at=retry_at,
                 )
-                Message.objects.filter(pk=outcome.message_pk).update(
+                _message_update(
+                    outcome,
+                    now,
                     status=MessageStatus.QUEUED,
                     attempts=attempts,
                     limit_counted_at=None,
-                    updated_at=now,
                 )
                 events.append(_event(outcome, EventType.DEFERRED, detail))
                 result.deferred += 1
@@ -196,9 +225,12 @@ def _record_portable(
 
 def _sent_write(sent: list[Outcome], now: datetime) -> None:
     """The rows are locked by the caller's fence, so updates by primary key are safe."""
+    for outcome in sent:
+        if outcome.provider_pk is not None:
+            QueueItem.objects.filter(pk=outcome.item_pk).update(provider_id=outcome.provider_pk)
+            Message.objects.filter(pk=outcome.message_pk).update(provider_id=outcome.provider_pk)
     QueueItem.objects.filter(pk__in=[o.item_pk for o in sent]).update(
         status=QueueItemStatus.SENT,
-        attempts=F("attempts") + 1,
         locked_by="",
         locked_until=None,
         last_error="",
@@ -207,7 +239,6 @@ def _sent_write(sent: list[Outcome], now: datetime) -> None:
     Message.objects.filter(pk__in=[o.message_pk for o in sent]).update(
         status=MessageStatus.SENT,
         sent_at=now,
-        attempts=F("attempts") + 1,
         error_message="",
         # Every live message takes a send-limit slot, limited provider or not, so a limit
         # set later counts what was already sent in its window.
@@ -222,23 +253,32 @@ def _sent_write(sent: list[Outcome], now: datetime) -> None:
 def _item_update(
     outcome: Outcome,
     status: str,
-    attempts: int,
     now: datetime,
     *,
     last_error: str,
+    attempts: int | None = None,
     next_attempt_at: datetime | None = None,
 ) -> None:
     values = {
         "status": status,
-        "attempts": attempts,
         "locked_by": "",
         "locked_until": None,
         "last_error": last_error,
         "updated_at": now,
     }
+    if attempts is not None:
+        values["attempts"] = attempts
     if next_attempt_at is not None:
         values["next_attempt_at"] = next_attempt_at
+    if outcome.provider_pk is not None:
+        values["provider_id"] = outcome.provider_pk
     QueueItem.objects.filter(pk=outcome.item_pk).update(**values)
+
+
+def _message_update(outcome: Outcome, now: datetime, **values) -> None:
+    if outcome.provider_pk is not None:
+        values["provider_id"] = outcome.provider_pk
+    Message.objects.filter(pk=outcome.message_pk).update(updated_at=now, **values)
 
 
 def _event(outcome: Outcome, event_type: str, detail: str) -> MessageEvent:

@@ -1,12 +1,20 @@
 """Send: hand each claimed message to its provider over SMTP, outside any transaction.
 
-Every claimed item ends as exactly one ``Outcome``, given to ``run.add``.
+Every claimed item ends as exactly one ``Outcome``, given to ``run.add``. Items are grouped
+by (account, provider): an item only ever leaves through its own account's provider, or, when
+that one was deleted or switched off, through the same account's current default.
+
+A failure while opening the connection (greeting, EHLO, STARTTLS, TLS, AUTH, an unreadable
+stored password) is the provider's problem, not the messages': every item of that provider
+in this run is deferred with the reason, after one try. Only a message-level 5xx (MAIL FROM,
+RCPT, DATA) fails a message at once.
 """
 
 import logging
 from datetime import datetime
 from typing import Protocol
 
+from django.core.mail.backends.smtp import EmailBackend
 from django.db import transaction
 from django.utils import timezone
 
@@ -28,27 +36,28 @@ logger = logging.getLogger(__name__)
 class SendRun(Protocol):
     """What sending needs from its drain run."""
 
-    connections: dict[int, object]
+    connections: dict[int, EmailBackend]
 
     def add(self, outcome: Outcome) -> None: ...
 
-    def lease_keep(self) -> None: ...
+    def before_send(self) -> None:
+        """Called before each SMTP transaction: keeps the lease, bounds unrecorded results."""
 
 
 def chunk_send(run: SendRun, claimed: list[Claimed]) -> None:
-    groups: dict[int | None, list[Claimed]] = {}
+    groups: dict[tuple[int, int | None], list[Claimed]] = {}
     for entry in claimed:
         if entry.message.is_test:
             # Test keys (API.md s.7): stored and marked sent, never SMTP, never a limit slot.
             run.add(outcome_of(entry, OutcomeKind.SENT, detail=TEST_KEY_EVENT_DETAIL))
             continue
-        groups.setdefault(entry.item.provider_id, []).append(entry)
-    providers = SmtpProvider.objects.in_bulk([pk for pk in groups if pk is not None])
-    for provider_pk, entries in groups.items():
+        groups.setdefault((entry.item.account_id, entry.item.provider_id), []).append(entry)
+    providers = SmtpProvider.objects.in_bulk({pk for _, pk in groups if pk is not None})
+    for (account_pk, provider_pk), entries in groups.items():
         provider = providers.get(provider_pk)
-        if provider is None or not provider.is_active:
+        if provider is None or not provider.is_active or provider.account_id != account_pk:
             # Deleted or switched off since it was queued: the account's current default.
-            provider = provider_get_default(account=entries[0].item.account_id)
+            provider = provider_get_default(account=account_pk)
         if provider is None:
             for entry in entries:
                 run.add(
@@ -60,19 +69,36 @@ def chunk_send(run: SendRun, claimed: list[Claimed]) -> None:
         _provider_send(run, provider, entries)
 
 
+def entries_suppressed(*, account_id: int, entries: list[Claimed]) -> dict[int, str]:
+    """Items of one account that must end without being sent: item pk -> why.
+
+    The per-message check before SMTP (the suppression list of issue 11 plugs in here, with
+    one query per group). Each item returned ends as ``OutcomeKind.SUPPRESSED``: message
+    ``suppressed``, a ``suppressed`` event with the reason, item ``suppressed``.
+    """
+    return {}
+
+
 def _provider_send(run: SendRun, provider: SmtpProvider, entries: list[Claimed]) -> None:
+    suppressed = entries_suppressed(account_id=provider.account_id, entries=entries)
+    if suppressed:
+        for entry in entries:
+            if entry.item.pk in suppressed:
+                run.add(outcome_of(entry, OutcomeKind.SUPPRESSED, detail=suppressed[entry.item.pk]))
+        entries = [entry for entry in entries if entry.item.pk not in suppressed]
     smtp = run.connections.get(provider.pk)
     if smtp is None:
         smtp = run.connections[provider.pk] = provider_connection(provider)
     limited = provider.hourly_limit is not None or provider.daily_limit is not None
     for index, entry in enumerate(entries):
-        run.lease_keep()
+        run.before_send()
         if limited:
             try:
                 with transaction.atomic():
                     send_limit_reserve(provider=provider)
+                    # The slot counts on the provider that really sends.
                     Message.objects.filter(pk=entry.message.pk).update(
-                        limit_counted_at=timezone.now()
+                        limit_counted_at=timezone.now(), provider_id=provider.pk
                     )
             except SendLimitExceeded as exc:
                 # The window is full: this and the provider's remaining items wait for it to
@@ -83,44 +109,51 @@ def _provider_send(run: SendRun, provider: SmtpProvider, entries: list[Claimed])
                         outcome_of(
                             rest,
                             OutcomeKind.LIMITED,
+                            provider=provider,
                             error=f"send limit: {exc.message}",
                             retry_at=retry_at,
                         )
                     )
                 return
-        fresh = smtp.connection is None
-        try:
-            if fresh:
+        if smtp.connection is None:
+            try:
                 delivery_open(smtp)
+            except DeliveryError as exc:
+                error = f"could not connect to SMTP provider {provider.name!r}: {exc.message}"
+                for rest in entries[index:]:
+                    run.add(outcome_of(rest, OutcomeKind.TEMPORARY, provider=provider, error=error))
+                return
+        try:
             delivery = delivery_send(smtp, email_build(entry.message))
         except DeliveryError as exc:
             kind = OutcomeKind.PERMANENT if exc.permanent else OutcomeKind.TEMPORARY
-            run.add(outcome_of(entry, kind, error=exc.message))
-            if kind == OutcomeKind.TEMPORARY and fresh and exc.smtp_code is None:
-                # The server cannot be reached (refused, timeout, dropped at once): the rest
-                # of this provider's items wait too instead of each trying again now.
-                for rest in entries[index + 1 :]:
-                    run.add(outcome_of(rest, OutcomeKind.TEMPORARY, error=exc.message))
-                return
+            run.add(outcome_of(entry, kind, provider=provider, error=exc.message))
             continue
         except Exception as exc:
             # Not an SMTP answer (a bug, a broken stored message): fail it, keep draining.
             logger.exception("sending queued message %s failed", entry.message.message_id)
+            smtp.close()  # its state is unknown: never hand it the next message
             run.add(
                 outcome_of(
-                    entry, OutcomeKind.PERMANENT, error=f"internal error: {exc.__class__.__name__}"
+                    entry,
+                    OutcomeKind.PERMANENT,
+                    provider=provider,
+                    error=f"internal error: {exc.__class__.__name__}",
                 )
             )
             continue
         detail = "; ".join(f"refused {rcpt}: {reply}" for rcpt, reply in delivery.refused.items())
-        run.add(outcome_of(entry, OutcomeKind.SENT, detail=detail))
+        run.add(outcome_of(entry, OutcomeKind.SENT, provider=provider, detail=detail))
 
 
-def outcome_of(entry: Claimed, kind: OutcomeKind, **values) -> Outcome:
+def outcome_of(
+    entry: Claimed, kind: OutcomeKind, *, provider: SmtpProvider | None = None, **values
+) -> Outcome:
     return Outcome(
         item_pk=entry.item.pk,
         message_pk=entry.message.pk,
         kind=kind,
         is_test=entry.message.is_test,
+        provider_pk=provider.pk if provider is not None else None,
         **values,
     )
