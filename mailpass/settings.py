@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "dashboard",
     "templating",
     "webhooks",
+    "feedback",
 ]
 
 # The header middlewares come first so that answers made early (413 before the body is read)
@@ -261,6 +262,28 @@ for _name in (
 if MAILPASS_WEBHOOK_LEASE_SECONDS <= MAILPASS_WEBHOOK_TIMEOUT:
     raise ImproperlyConfigured(
         "MAILPASS_WEBHOOK_LEASE_SECONDS must be longer than MAILPASS_WEBHOOK_TIMEOUT."
+    )
+
+# Delivery feedback (API.md section 16). SNS signing certificates and SubscribeURLs must match
+# this pattern whole; the default allows Amazon SNS's regional endpoints only.
+MAILPASS_SNS_CERT_URL_PATTERN = env.str(
+    "MAILPASS_SNS_CERT_URL_PATTERN", default=r"https://sns\.[a-z0-9-]+\.amazonaws\.com/\S*"
+)
+# Event requests per provider event URL (a flood cannot fill the database).
+MAILPASS_FEEDBACK_RATE = env.str("MAILPASS_FEEDBACK_RATE", default="6000/min")
+# Mailgun signatures older than this are refused as replays.
+MAILPASS_FEEDBACK_MAX_AGE_SECONDS = env.int("MAILPASS_FEEDBACK_MAX_AGE_SECONDS", default=900)
+# VERP bounces: the envelope sender becomes bounces+TOKEN@ this domain (empty: off).
+MAILPASS_BOUNCE_DOMAIN = env.str("MAILPASS_BOUNCE_DOMAIN", default="").strip().lower()
+try:
+    re.compile(MAILPASS_SNS_CERT_URL_PATTERN)
+except re.error as exc:
+    raise ImproperlyConfigured(
+        f"MAILPASS_SNS_CERT_URL_PATTERN is not a regular expression: {exc}"
+    ) from exc
+if not re.fullmatch(r"[1-9]\d*/(s|sec|second|m|min|minute|h|hour|d|day)", MAILPASS_FEEDBACK_RATE):
+    raise ImproperlyConfigured(
+        f"MAILPASS_FEEDBACK_RATE must look like 6000/min, not {MAILPASS_FEEDBACK_RATE!r}."
     )
 
 if not re.fullmatch(r"[1-9]\d*/(s|sec|second|m|min|minute|h|hour|d|day)", MAILPASS_API_RATE):

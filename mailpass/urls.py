@@ -9,6 +9,7 @@ urlpatterns = [
     path("api/v1/", include("templating.urls")),
     path("api/v1/", include("webhooks.urls")),
     path("t/", include("mail.tracking_urls")),
+    path("feedback/", include("feedback.urls")),
     path(
         "api/v1/schema/",
         SpectacularAPIView.as_view(authentication_classes=[], permission_classes=[]),

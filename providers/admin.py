@@ -13,8 +13,11 @@ from django.contrib.admin.utils import flatten_fieldsets
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
+from django.utils.html import format_html
 
-from providers.models import SmtpProvider
+from feedback.keys import webhook_key_problem
+from feedback.selectors import WEBHOOK_INSTRUCTIONS, provider_webhook_url
+from providers.models import FEEDBACK_KINDS, SmtpProvider
 from providers.presets import RELAY_PRESETS
 from providers.services import (
     provider_make_default,
@@ -40,9 +43,13 @@ FIELDSETS = (
     ),
     ("Sender", {"fields": ("from_email", "from_name")}),
     ("Send limits", {"fields": ("hourly_limit", "daily_limit")}),
+    (
+        "Delivery feedback (Amazon SES, SendGrid, Mailgun)",
+        {"fields": ("webhook_url", "webhook_key", "clear_webhook_key")},
+    ),
     ("History", {"fields": ("created_at", "updated_at")}),
 )
-READONLY_FIELDS = ("created_at", "updated_at")
+READONLY_FIELDS = ("webhook_url", "created_at", "updated_at")
 
 
 class SmtpProviderForm(forms.ModelForm):
@@ -54,6 +61,18 @@ class SmtpProviderForm(forms.ModelForm):
     )
     clear_password = forms.BooleanField(
         required=False, help_text="Remove the stored password (for servers without AUTH)."
+    )
+    webhook_key = forms.CharField(
+        required=False,
+        strip=True,
+        label="Webhook verification key",
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text="Mailgun: the HTTP webhook signing key. SendGrid: the Event Webhook's "
+        "verification key (base64). Stored encrypted and never shown again; leave blank to "
+        "keep the current one.",
+    )
+    clear_webhook_key = forms.BooleanField(
+        required=False, help_text="Remove the stored webhook verification key."
     )
 
     class Meta:
@@ -91,6 +110,13 @@ class SmtpProviderForm(forms.ModelForm):
                 self.errors.pop("port", None)
         if cleaned.get("password") and cleaned.get("clear_password"):
             self.add_error("clear_password", "Either enter a new password or clear it, not both.")
+        problem = webhook_key_problem(
+            kind=cleaned.get("kind") or "", key=cleaned.get("webhook_key") or ""
+        )
+        if problem:
+            self.add_error("webhook_key", problem)
+        if cleaned.get("webhook_key") and cleaned.get("clear_webhook_key"):
+            self.add_error("clear_webhook_key", "Either enter a new key or clear it, not both.")
         return cleaned
 
     def _get_validation_exclusions(self):
@@ -107,6 +133,10 @@ class SmtpProviderForm(forms.ModelForm):
             self.instance.password = self.cleaned_data["password"]
         elif self.cleaned_data.get("clear_password"):
             self.instance.password = ""
+        if self.cleaned_data.get("webhook_key"):
+            self.instance.webhook_key = self.cleaned_data["webhook_key"]
+        elif self.cleaned_data.get("clear_webhook_key"):
+            self.instance.webhook_key = ""
 
 
 class HasPasswordFilter(admin.SimpleListFilter):
@@ -152,6 +182,16 @@ class SmtpProviderAdmin(admin.ModelAdmin):
     readonly_fields = READONLY_FIELDS
     fieldsets = FIELDSETS
     actions = ("make_default", "test_connection", "send_test_email")
+
+    @admin.display(description="event URL")
+    def webhook_url(self, obj: SmtpProvider) -> str:
+        if obj.pk is None or obj.kind not in FEEDBACK_KINDS:
+            return "Amazon SES, SendGrid and Mailgun providers get an event URL once saved."
+        return format_html(
+            "<code>{}</code><br>{}",
+            provider_webhook_url(obj),
+            WEBHOOK_INSTRUCTIONS[obj.kind],
+        )
 
     @admin.display(boolean=True, description="password")
     def has_password(self, obj: SmtpProvider) -> bool:

@@ -1,5 +1,7 @@
 """SMTP providers: where an account's mail goes out (API.md section 8)."""
 
+import secrets
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -13,6 +15,15 @@ class ProviderKind(models.TextChoices):
     SENDGRID = "sendgrid", "SendGrid"
     MAILGUN = "mailgun", "Mailgun"
     SMTP = "smtp", "Other SMTP server"
+
+
+# Kinds whose event webhooks MailPass reads (API.md section 16.1).
+FEEDBACK_KINDS = frozenset({ProviderKind.SES, ProviderKind.SENDGRID, ProviderKind.MAILGUN})
+
+
+def webhook_token_generate() -> str:
+    """The secret part of a provider's event URL (192 random bits)."""
+    return secrets.token_urlsafe(24)
 
 
 class Security(models.TextChoices):
@@ -42,6 +53,12 @@ class SmtpProvider(models.Model):
     )
     timeout = models.FloatField(default=10.0, help_text="SMTP timeout in seconds.")
     is_active = models.BooleanField(default=True)
+    # Section 16: the random token of the provider's event URL, and the key that verifies its
+    # events (Mailgun's webhook signing key, SendGrid's public key), encrypted like the password.
+    webhook_token = models.CharField(
+        max_length=64, unique=True, default=webhook_token_generate, editable=False
+    )
+    webhook_key_encrypted = models.TextField(blank=True, editable=False, default="", db_default="")
     is_default = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -71,3 +88,11 @@ class SmtpProvider(models.Model):
     @password.setter
     def password(self, value: str) -> None:
         self.password_encrypted = secret_encrypt(value)
+
+    @property
+    def webhook_key(self) -> str:
+        return secret_decrypt(self.webhook_key_encrypted)
+
+    @webhook_key.setter
+    def webhook_key(self, value: str) -> None:
+        self.webhook_key_encrypted = secret_encrypt(value.strip())

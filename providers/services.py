@@ -6,12 +6,14 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
 from django.core.mail import EmailMessage
 from django.core.mail.backends.smtp import EmailBackend
 from django.core.mail.utils import DNS_NAME
 from django.db import transaction
 from django.utils.functional import cached_property
 
+from feedback.keys import webhook_key_problem
 from providers.crypto import SecretDecryptionError, secret_decrypt
 from providers.models import Security, SmtpProvider
 from providers.presets import RELAY_PRESETS
@@ -103,6 +105,7 @@ def provider_create(
     timeout: float = 10.0,
     kind: str = "smtp",
     make_default: bool = False,
+    webhook_key: str = "",
 ) -> SmtpProvider:
     provider = SmtpProvider(
         account=account,
@@ -119,6 +122,10 @@ def provider_create(
         timeout=timeout,
     )
     provider.password = password
+    problem = webhook_key_problem(kind=kind, key=webhook_key.strip())
+    if problem:
+        raise ValidationError({"webhook_key": [problem]})
+    provider.webhook_key = webhook_key
     provider_apply_preset(provider=provider)
     provider.full_clean(exclude=["account"])
     provider.save()

@@ -24,6 +24,12 @@ class Command(BaseCommand):
         parser.add_argument("--kind", choices=ProviderKind.values, default=ProviderKind.SMTP)
         parser.add_argument("--username", dest="smtp_username", default="")
         parser.add_argument("--password-env", metavar="VAR", help="environment variable name")
+        parser.add_argument(
+            "--webhook-key-env",
+            metavar="VAR",
+            help="environment variable holding the event-webhook verification key "
+            "(Mailgun's signing key, SendGrid's public key)",
+        )
         parser.add_argument("--from-email", default="")
         parser.add_argument("--from-name", default="")
         parser.add_argument("--hourly-limit", type=int)
@@ -36,7 +42,9 @@ class Command(BaseCommand):
             help="make it the account's default (the former default stops being one)",
         )
 
-    def handle(self, *args, username, password_env, smtp_username, make_default, **options):
+    def handle(
+        self, *args, username, password_env, webhook_key_env, smtp_username, make_default, **options
+    ):
         account = account_get_or_create(username=username, create=False)
         if account is None:
             raise CommandError(f"no user named {username!r}")
@@ -45,6 +53,11 @@ class Command(BaseCommand):
             if password_env not in os.environ:
                 raise CommandError(f"the environment variable {password_env} is not set")
             password = os.environ[password_env]
+        webhook_key = ""
+        if webhook_key_env:
+            if webhook_key_env not in os.environ:
+                raise CommandError(f"the environment variable {webhook_key_env} is not set")
+            webhook_key = os.environ[webhook_key_env]
         try:
             provider = provider_create(
                 account=account,
@@ -61,6 +74,7 @@ class Command(BaseCommand):
                 daily_limit=options["daily_limit"],
                 timeout=options["timeout"],
                 make_default=make_default,
+                webhook_key=webhook_key,
             )
         except ValidationError as exc:
             problems = "; ".join(
