@@ -2,9 +2,13 @@
 
 Django's ``send_messages`` stops at the first error and ignores recipients the server refused
 while accepting others (SENDING-NOTES.md). We open the connection with Django's SMTP backend
-and call ``sendmail`` ourselves, per message, so each result is known.
+and run MAIL/RCPT/DATA ourselves, per message, so each result is known, including the
+server's reply to DATA (smtplib's ``sendmail`` drops it): providers name their own id of the
+message there (SES ``250 Ok <id>``, SendGrid and Postfix ``250 Ok: queued as <id>``), which
+their delivery events use (API.md section 16.1).
 """
 
+import re
 import smtplib
 import socket
 import ssl
@@ -30,9 +34,69 @@ class DeliveryError(Exception):
 
 @dataclass(frozen=True)
 class DeliveryResult:
-    """Accepted by the server; ``refused`` lists recipients it refused while accepting others."""
+    """Accepted by the server; ``refused`` lists recipients it refused while accepting others,
+    ``reply`` is the text of its 250 reply to DATA."""
 
     refused: dict[str, str] = field(default_factory=dict)
+    reply: str = ""
+
+    @property
+    def provider_message_id(self) -> str:
+        return provider_message_id_from_reply(self.reply)
+
+
+_PROVIDER_ID_PATTERNS = (
+    # Postfix, SendGrid and many others: "2.0.0 Ok: queued as 4XyZ12"
+    re.compile(r"queued as <?([^\s<>]+)>?", re.IGNORECASE),
+    # Amazon SES: "Ok 0100018c2b9e...-000000"
+    re.compile(r"^(?:\d\.\d{1,3}\.\d{1,3}\s+)?Ok:?\s+<?([\w.@-]{6,})>?\s*$", re.IGNORECASE),
+)
+
+
+def provider_message_id_from_reply(reply: str) -> str:
+    """The provider's id of the message in its reply to DATA, or "" when it names none."""
+    for pattern in _PROVIDER_ID_PATTERNS:
+        match = pattern.search(reply.strip())
+        if match:
+            return match.group(1)[:255]
+    return ""
+
+
+def _session_end(conn: smtplib.SMTP, code: int) -> None:
+    # As smtplib does: 421 means the server is closing; otherwise reset for the next message.
+    if code == 421:
+        conn.close()
+    else:
+        conn._rset()
+
+
+def _sendmail(
+    conn: smtplib.SMTP, from_addr: str, to_addrs: list[str], msg: bytes
+) -> tuple[dict, str]:
+    """``smtplib.SMTP.sendmail`` (same commands, errors and session resets), also returning the
+    text of the server's reply to DATA."""
+    conn.ehlo_or_helo_if_needed()
+    options = [f"size={len(msg)}"] if conn.does_esmtp and conn.has_extn("size") else []
+    code, reply = conn.mail(from_addr, options)
+    if code != 250:
+        _session_end(conn, code)
+        raise smtplib.SMTPSenderRefused(code, reply, from_addr)
+    refused = {}
+    for rcpt in to_addrs:
+        code, reply = conn.rcpt(rcpt, [])
+        if code not in (250, 251):
+            refused[rcpt] = (code, reply)
+        if code == 421:
+            conn.close()
+            raise smtplib.SMTPRecipientsRefused(refused)
+    if len(refused) == len(to_addrs):
+        conn._rset()
+        raise smtplib.SMTPRecipientsRefused(refused)
+    code, reply = conn.data(msg)
+    if code != 250:
+        _session_end(conn, code)
+        raise smtplib.SMTPDataError(code, reply)
+    return refused, reply.decode(errors="replace") if isinstance(reply, bytes) else str(reply)
 
 
 def _is_permanent(code: int | None) -> bool:
@@ -68,8 +132,13 @@ def delivery_open(connection: EmailBackend) -> None:
         raise delivery_error_from(exc) from exc
 
 
-def delivery_send(connection: EmailBackend, email: EmailMessage) -> DeliveryResult:
+def delivery_send(
+    connection: EmailBackend, email: EmailMessage, *, envelope_from: str = ""
+) -> DeliveryResult:
     """Send one email over an open connection (opened here if needed).
+
+    ``envelope_from`` is the MAIL FROM address when it differs from the From header (the VERP
+    bounce address of API.md section 16.2).
 
     Raises ``DeliveryError`` when the server refuses the message or every recipient, or the
     connection fails. A connection that failed is closed, so the caller can reopen it.
@@ -77,11 +146,11 @@ def delivery_send(connection: EmailBackend, email: EmailMessage) -> DeliveryResu
     if connection.connection is None:
         delivery_open(connection)
     encoding = email.encoding or "utf-8"
-    from_email = sanitize_address(email.from_email, encoding)
+    from_email = sanitize_address(envelope_from or email.from_email, encoding)
     recipients = [sanitize_address(addr, encoding) for addr in email.recipients()]
     try:
         payload = email.message().as_bytes(linesep="\r\n")
-        refused = connection.connection.sendmail(from_email, recipients, payload)
+        refused, reply = _sendmail(connection.connection, from_email, recipients, payload)
     except (smtplib.SMTPException, ssl.SSLError, OSError) as exc:
         error = delivery_error_from(exc)
         # smtplib resets the session after a refused envelope or DATA, so the connection can
@@ -94,5 +163,6 @@ def delivery_send(connection: EmailBackend, email: EmailMessage) -> DeliveryResu
         refused={
             rcpt: f"{code} {reply.decode(errors='replace') if isinstance(reply, bytes) else reply}"
             for rcpt, (code, reply) in refused.items()
-        }
+        },
+        reply=reply,
     )

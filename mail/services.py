@@ -110,7 +110,7 @@ _MARK_SENT_SQL = """
 WITH sent AS (
     UPDATE mail_message
     SET status = 'sent', sent_at = %(now)s, attempts = %(attempts)s, error_message = '',
-        updated_at = %(now)s
+        provider_message_id = %(provider_message_id)s, updated_at = %(now)s
     WHERE id = %(pk)s AND status = 'sending'
     RETURNING id
 )
@@ -120,8 +120,12 @@ SELECT id, 'sent', NULL, '', '', %(detail)s, %(now)s FROM sent
 """
 
 
-def message_mark_sent(*, message: Message, attempts: int = 1, detail: str = "") -> bool:
+def message_mark_sent(
+    *, message: Message, attempts: int = 1, detail: str = "", provider_message_id: str = ""
+) -> bool:
     """``sending`` -> ``sent`` with a ``sent`` event; False if the row was not ``sending``.
+
+    ``provider_message_id`` is the provider's id from its 250 reply to DATA (section 16.1).
 
     A narrow update fenced by the status, so a late writer cannot overwrite another result.
     """
@@ -131,7 +135,13 @@ def message_mark_sent(*, message: Message, attempts: int = 1, detail: str = "") 
         with connection.cursor() as cursor:
             cursor.execute(
                 _MARK_SENT_SQL,
-                {"pk": message.pk, "now": now, "attempts": attempts, "detail": detail},
+                {
+                    "pk": message.pk,
+                    "now": now,
+                    "attempts": attempts,
+                    "detail": detail,
+                    "provider_message_id": provider_message_id,
+                },
             )
             changed = cursor.rowcount
     else:
@@ -141,6 +151,7 @@ def message_mark_sent(*, message: Message, attempts: int = 1, detail: str = "") 
                 sent_at=now,
                 attempts=attempts,
                 error_message="",
+                provider_message_id=provider_message_id,
                 updated_at=now,
             )
             if changed:
@@ -148,6 +159,7 @@ def message_mark_sent(*, message: Message, attempts: int = 1, detail: str = "") 
     if changed:
         message.status, message.sent_at, message.attempts = MessageStatus.SENT, now, attempts
         message.error_message = ""
+        message.provider_message_id = provider_message_id
     return bool(changed)
 
 
@@ -248,7 +260,9 @@ def message_send(
         raise
 
     detail = "; ".join(f"refused {rcpt}: {reply}" for rcpt, reply in result.refused.items())
-    message_mark_sent(message=message, detail=detail)
+    message_mark_sent(
+        message=message, detail=detail, provider_message_id=result.provider_message_id
+    )
     return SendResult(message=message, limit=limit)
 
 

@@ -110,7 +110,8 @@ class SmtpBehaviour:
 
     # address -> reply for RCPT TO, e.g. {"gone@example.com": "550 5.1.1 No such user"}
     rcpt_replies: dict[str, str] = field(default_factory=dict)
-    # replies for the next DATA commands, consumed one by one; then 250
+    # replies for the next DATA commands, consumed one by one (a 2xx one accepts the message
+    # with that reply); then 250
     data_replies: list[str] = field(default_factory=list)
     # a reply for every DATA command (after data_replies are used up), e.g. "451 4.3.0 Busy"
     data_reply_always: str | None = None
@@ -154,7 +155,8 @@ class _Handler:
         )
         with self.server.lock:
             self.server.messages.append(received)
-        return "250 2.0.0 Message accepted for delivery"
+        # A scripted 2xx reply is answered as given (a provider naming its id: "250 Ok <id>").
+        return reply or "250 2.0.0 Message accepted for delivery"
 
 
 class SmtpTestServer:

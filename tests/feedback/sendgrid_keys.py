@@ -13,8 +13,10 @@ def sendgrid_private_key() -> ec.EllipticCurvePrivateKey:
 
 
 def sendgrid_public_key_b64(private_key=None) -> str:
-    der = (private_key or sendgrid_private_key()).public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    der = (
+        (private_key or sendgrid_private_key())
+        .public_key()
+        .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     )
     return base64.b64encode(der).decode()
 
