@@ -119,3 +119,42 @@ __all__ = [
     "feedback_ingest",
     "feedback_record",
 ]
+
+
+def bounce_record(*, rcpt_tos: list[str], raw: bytes) -> int:
+    """Record a bounce that reached the bounce server (section 16.2); returns events recorded.
+
+    Each envelope recipient is a VERP address naming a message; a forged or unknown token is
+    ignored. The DSN's recipients that the message was sent to get ``bounced`` (5.x.x, hard
+    bounce: suppressed) or ``deferred`` (4.x.x), once per DSN Message-ID.
+    """
+    from feedback.dsn import dsn_parse
+    from feedback.verp import verp_message_pk
+
+    pks = {pk for pk in (verp_message_pk(rcpt.rpartition("@")[0]) for rcpt in rcpt_tos) if pk}
+    if not pks:
+        return 0
+    dsn = dsn_parse(raw)
+    recorded = 0
+    for message in Message.objects.filter(pk__in=pks).only(
+        "pk", "account_id", "message_id", "to_email", "cc", "bcc", "status", "is_test"
+    ):
+        recipients = message_recipients(message)
+        for item in dsn.recipients:
+            permanent = item.permanent
+            if permanent is None:
+                continue
+            address = next(
+                (a for a in (item.original, item.final) if a and a.lower() in recipients), ""
+            )
+            if not address:
+                continue  # not a recipient of this message: never an event on it
+            event = FeedbackEvent(
+                event_type=EventType.BOUNCED if permanent else EventType.DEFERRED,
+                recipient=address,
+                event_id=f"dsn:{dsn.message_id}",
+                detail=" ".join(p for p in (item.status, item.diagnostic) if p),
+                suppress=REASON_HARD_BOUNCE if permanent else "",
+            )
+            recorded += feedback_record(message=message, event=event)
+    return recorded

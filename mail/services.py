@@ -15,6 +15,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.selectors import account_tracking_defaults
+from feedback.verp import verp_sender
 from mail.attachments import Attachment, attachment_contents_store
 from mail.composer import email_build
 from mail.connection_reuse import provider_connection_reused
@@ -242,7 +243,7 @@ def message_send(
         email = email_build(message, contents=contents)
         with provider_connection_reused(provider) as connection:
             try:
-                result = delivery_send(connection, email)
+                result = delivery_send(connection, email, envelope_from=verp_sender(message.pk))
             except DeliveryError:
                 raise
             except Exception:

@@ -65,6 +65,7 @@ class Outcome:
     is_test: bool = False
     # The provider that sent (or was to send) it; None keeps the row's.
     provider_pk: int | None = None
+    provider_message_id: str = ""  # SENT: the provider's id from its 250 reply (s.16.1)
 
 
 def retry_delay(*, attempts: int) -> timedelta:
@@ -77,19 +78,21 @@ def retry_delay(*, attempts: int) -> timedelta:
 # 'sending') is in the UPDATE itself, row by row.
 _SENT_SQL = """
 WITH done AS (
-    SELECT * FROM unnest(%(items)s::bigint[], %(details)s::text[], %(providers)s::bigint[])
-        AS d(item_id, detail, provider_id)
+    SELECT * FROM unnest(%(items)s::bigint[], %(details)s::text[], %(providers)s::bigint[],
+                         %(provider_message_ids)s::text[])
+        AS d(item_id, detail, provider_id, provider_message_id)
 ), items AS (
     UPDATE mail_queueitem q
     SET status = 'sent', locked_by = '', locked_until = NULL, last_error = '',
         provider_id = COALESCE(done.provider_id, q.provider_id), updated_at = %(now)s
     FROM done
     WHERE q.id = done.item_id AND q.locked_by = %(me)s AND q.status = 'sending'
-    RETURNING q.message_id, done.detail, done.provider_id
+    RETURNING q.message_id, done.detail, done.provider_id, done.provider_message_id
 ), messages AS (
     UPDATE mail_message m
     SET status = 'sent', sent_at = %(now)s, error_message = '',
         provider_id = COALESCE(items.provider_id, m.provider_id),
+        provider_message_id = items.provider_message_id,
         limit_counted_at = CASE WHEN m.is_test THEN NULL
                                 ELSE COALESCE(m.limit_counted_at, %(now)s) END,
         updated_at = %(now)s
@@ -116,6 +119,7 @@ def queue_record(*, worker_id: str, outcomes: list[Outcome], result: DrainResult
                         "items": [o.item_pk for o in sent],
                         "details": [o.detail for o in sent],
                         "providers": [o.provider_pk for o in sent],
+                        "provider_message_ids": [o.provider_message_id for o in sent],
                         "me": worker_id,
                         "now": now,
                     },
@@ -229,6 +233,10 @@ def _sent_write(sent: list[Outcome], now: datetime) -> None:
         if outcome.provider_pk is not None:
             QueueItem.objects.filter(pk=outcome.item_pk).update(provider_id=outcome.provider_pk)
             Message.objects.filter(pk=outcome.message_pk).update(provider_id=outcome.provider_pk)
+        if outcome.provider_message_id:
+            Message.objects.filter(pk=outcome.message_pk).update(
+                provider_message_id=outcome.provider_message_id
+            )
     QueueItem.objects.filter(pk__in=[o.item_pk for o in sent]).update(
         status=QueueItemStatus.SENT,
         locked_by="",

@@ -18,6 +18,7 @@ from django.core.mail.backends.smtp import EmailBackend
 from django.db import transaction
 from django.utils import timezone
 
+from feedback.verp import verp_sender
 from mail.composer import email_build
 from mail.delivery import DeliveryError, delivery_open, delivery_send
 from mail.limits import send_limit_reserve
@@ -124,7 +125,9 @@ def _provider_send(run: SendRun, provider: SmtpProvider, entries: list[Claimed])
                     run.add(outcome_of(rest, OutcomeKind.TEMPORARY, provider=provider, error=error))
                 return
         try:
-            delivery = delivery_send(smtp, email_build(entry.message))
+            delivery = delivery_send(
+                smtp, email_build(entry.message), envelope_from=verp_sender(entry.message.pk)
+            )
         except DeliveryError as exc:
             kind = OutcomeKind.PERMANENT if exc.permanent else OutcomeKind.TEMPORARY
             run.add(outcome_of(entry, kind, provider=provider, error=exc.message))
@@ -143,7 +146,15 @@ def _provider_send(run: SendRun, provider: SmtpProvider, entries: list[Claimed])
             )
             continue
         detail = "; ".join(f"refused {rcpt}: {reply}" for rcpt, reply in delivery.refused.items())
-        run.add(outcome_of(entry, OutcomeKind.SENT, provider=provider, detail=detail))
+        run.add(
+            outcome_of(
+                entry,
+                OutcomeKind.SENT,
+                provider=provider,
+                detail=detail,
+                provider_message_id=delivery.provider_message_id,
+            )
+        )
 
 
 def outcome_of(
