@@ -17,11 +17,11 @@ def test_the_row_is_committed_as_sending_before_smtp_and_smtp_runs_outside_a_tra
     seen = {}
     real_send = services.delivery_send
 
-    def observing_send(conn, email):
+    def observing_send(conn, email, **options):
         seen["in_transaction"] = connection.in_atomic_block
         seen["status"] = Message.objects.get().status
         seen["counted"] = Message.objects.get().limit_counted_at is not None
-        return real_send(conn, email)
+        return real_send(conn, email, **options)
 
     monkeypatch.setattr(services, "delivery_send", observing_send)
 
@@ -31,7 +31,7 @@ def test_the_row_is_committed_as_sending_before_smtp_and_smtp_runs_outside_a_tra
 
 @pytest.mark.django_db(transaction=True)
 def test_a_crash_during_smtp_leaves_the_row(alice_client, alice_provider, monkeypatch):
-    def process_dies(conn, email):
+    def process_dies(conn, email, **options):
         raise SystemExit("worker killed")
 
     monkeypatch.setattr(services, "delivery_send", process_dies)
@@ -45,7 +45,7 @@ def test_a_crash_during_smtp_leaves_the_row(alice_client, alice_provider, monkey
 
 @pytest.mark.django_db
 def test_an_unexpected_error_marks_the_message_failed(alice_client, alice_provider, monkeypatch):
-    def broken(conn, email):
+    def broken(conn, email, **options):
         raise ValueError("bug")
 
     monkeypatch.setattr(services, "delivery_send", broken)
