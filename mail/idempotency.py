@@ -8,6 +8,12 @@ with another body it is a 409. Only answers that ``respond`` *returns* are store
 raises (400, 422, 429...), the claim is dropped so the caller can fix the request and retry
 with the same key. A second request arriving while the first still runs is answered 409
 (with ``Retry-After``) and runs nothing.
+
+``respond`` is given ``bind``: a single send calls it with its message in the transaction that
+stores the row, before SMTP. From then on the key belongs to that message for good: if the
+request then dies (a database error on the ``sent`` update, a worker killed by a timeout),
+the claim is kept, never taken over, and a retry answers from the stored message's current
+status (``replay_message``) instead of sending again.
 """
 
 import hashlib
@@ -20,7 +26,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from mail.models import IdempotencyRecord
+from mail.models import IdempotencyRecord, Message
 from mailpass.errors import IdempotencyConflict, ValidationFailed
 
 HEADER = "Idempotency-Key"
@@ -65,12 +71,16 @@ def _take_over(*, record: IdempotencyRecord, request_hash: str) -> IdempotencyRe
     """Reuse an expired or abandoned record; compare-and-swap so only one request wins."""
     now = timezone.now()
     changed = IdempotencyRecord.objects.filter(pk=record.pk, created_at=record.created_at).update(
-        request_hash=request_hash, response_status=None, response_body=None, created_at=now
+        request_hash=request_hash,
+        response_status=None,
+        response_body=None,
+        message=None,
+        created_at=now,
     )
     if not changed:
         return None
     record.request_hash, record.response_status, record.response_body = request_hash, None, None
-    record.created_at = now
+    record.message_id, record.created_at = None, now
     return record
 
 
@@ -80,15 +90,17 @@ def idempotent_respond(
     key: str | None,
     scope: str,
     payload: Any,
-    respond: Callable[[], Answer],
+    respond: Callable[[Callable[[Message], None]], Answer],
+    replay_message: Callable[[Message], Answer] | None = None,
 ) -> Answer:
-    """``respond()`` once per (account, key); its answer replayed for the TTL.
+    """``respond(bind)`` once per (account, key); its answer replayed for the TTL.
 
     ``scope`` names the endpoint (its path), so one key cannot replay another endpoint's
     answer. Raises ``IdempotencyConflict`` for another body, or while the first runs.
+    A record bound to a message without a stored answer is answered by ``replay_message``.
     """
     if key is None:
-        return respond()
+        return respond(_bind_nothing)
     request_hash = idempotency_request_hash(scope=scope, payload=payload)
     ttl = timedelta(hours=settings.MAILPASS_IDEMPOTENCY_TTL_HOURS)
     record = None
@@ -100,7 +112,8 @@ def idempotent_respond(
         if existing is None:
             continue  # dropped by its owner between our INSERT and SELECT
         age = timezone.now() - existing.created_at
-        if age > ttl or (existing.response_status is None and age > ABANDONED_AFTER):
+        unanswered = existing.response_status is None and existing.message_id is None
+        if age > ttl or (unanswered and age > ABANDONED_AFTER):
             record = _take_over(record=existing, request_hash=request_hash)
             if record is not None:
                 break
@@ -110,6 +123,10 @@ def idempotent_respond(
                 f"This {HEADER} was already used with a different request body.",
                 details={"idempotency_key": key},
             )
+        if existing.response_status is None and existing.message_id is not None:
+            message = Message.objects.get(pk=existing.message_id)
+            if replay_message is not None:
+                return replay_message(message)
         if existing.response_status is None:
             raise IdempotencyConflict(
                 f"A request with this {HEADER} is still being processed; retry shortly.",
@@ -124,15 +141,25 @@ def idempotent_respond(
             headers={"Retry-After": "1"},
         )
 
+    def bind(message: Message) -> None:
+        IdempotencyRecord.objects.filter(pk=record.pk).update(message=message)
+
     try:
-        status, body = respond()
+        status, body = respond(bind)
     except BaseException:
-        IdempotencyRecord.objects.filter(pk=record.pk, response_status__isnull=True).delete()
+        # Dropped only while no message exists: once one does, the key stays with it.
+        IdempotencyRecord.objects.filter(
+            pk=record.pk, response_status__isnull=True, message__isnull=True
+        ).delete()
         raise
     IdempotencyRecord.objects.filter(pk=record.pk).update(
         response_status=status, response_body=body
     )
     return status, body
+
+
+def _bind_nothing(message: Message) -> None:
+    """``bind`` of a request without a key."""
 
 
 def idempotency_records_purge() -> int:

@@ -252,6 +252,11 @@ class IdempotencyRecord(models.Model):
     request_hash = models.CharField(max_length=64)
     response_status = models.PositiveSmallIntegerField(null=True, blank=True)
     response_body = models.JSONField(null=True, blank=True)
+    # The message this request stored (a single send): from then on a retry with the key
+    # answers from it and never sends again, whatever happened to the first request.
+    message = models.ForeignKey(
+        Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:

@@ -5,6 +5,7 @@ The batch queue builds its rows with ``message_prepare`` and records results wit
 """
 
 import logging
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
@@ -199,7 +200,11 @@ class SendResult:
 
 
 def message_send(
-    *, account: AbstractBaseUser, data: dict[str, Any], is_test: bool = False
+    *,
+    account: AbstractBaseUser,
+    data: dict[str, Any],
+    is_test: bool = False,
+    on_stored: Callable[[Message], None] | None = None,
 ) -> SendResult:
     """Send one validated message now through the account's default provider (API.md s.3).
 
@@ -209,6 +214,8 @@ def message_send(
     ``SendLimitExceeded`` (nothing stored) or ``SendFailed`` (stored as ``failed``).
     A test key stores the message as ``sent`` and never talks SMTP or counts against limits.
     Call it outside any transaction: its commits must happen before and after SMTP.
+    ``on_stored(message)`` runs in the transaction that stores the row, before any SMTP (the
+    Idempotency-Key binds itself to the message there).
     """
     data = message_data_render(account=account, data=data)  # a template: rendered first
     provider = provider_get_default(account=account)
@@ -227,16 +234,20 @@ def message_send(
             message_event_create(
                 message=message, event_type=EventType.SENT, detail=TEST_KEY_EVENT_DETAIL
             )
+            if on_stored is not None:
+                on_stored(message)
         return SendResult(message=message)
 
     # Every live message takes a slot, limited or not, so a limit set later counts what was
     # already sent in its window. Without limits there is nothing to lock: the INSERT alone
     # is atomic, and skipping BEGIN/COMMIT saves two round trips per request.
     has_limits = provider.hourly_limit is not None or provider.daily_limit is not None
-    with transaction.atomic() if has_limits else nullcontext():
+    with transaction.atomic() if has_limits or on_stored else nullcontext():
         limit = send_limit_reserve(provider=provider) if has_limits else None
         message.limit_counted_at = timezone.now()
         message.save(force_insert=True)
+        if on_stored is not None:
+            on_stored(message)
 
     contents = {a.sha256: a.content for a in data.get("attachments", [])}
     try:

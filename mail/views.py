@@ -4,6 +4,8 @@ What the OpenAPI schema says about these actions (examples, error answers, heade
 ``mail/schema.py``; this module is only what the endpoints do.
 """
 
+from collections.abc import Callable
+
 from rest_framework import viewsets
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
@@ -11,6 +13,7 @@ from rest_framework.response import Response
 
 from mail.batch_serializers import BatchInputSerializer, BatchOutputSerializer
 from mail.idempotency import idempotency_key_read, idempotent_respond
+from mail.models import Message, MessageStatus
 from mail.queue import BatchItem, batch_enqueue
 from mail.selectors import message_status_get
 from mail.serializers import MessageInputSerializer, SendOutputSerializer
@@ -19,6 +22,17 @@ from mail.status_serializers import StatusOutputSerializer
 from mailpass.api import error_body, success_body, validation_error_body
 from mailpass.errors import SendFailed
 from templating.services import batch_items_render
+
+
+def _send_answer_from_message(message: Message) -> tuple[int, dict]:
+    """A /send retried with the key of a request that died after storing its message."""
+    if message.status == MessageStatus.FAILED:
+        exc = SendFailed(
+            f"SMTP delivery failed: {message.error_message}",
+            details={"message_id": message.message_id},
+        )
+        return exc.status, error_body(exc.code, exc.message, exc.details)
+    return 200, success_body(SendOutputSerializer(message).data)
 
 
 class MailViewSet(viewsets.ViewSet):
@@ -35,12 +49,13 @@ class MailViewSet(viewsets.ViewSet):
         serializer.is_valid(raise_exception=True)
         headers: dict[str, str] = {}
 
-        def respond() -> tuple[int, dict]:
+        def respond(bind: Callable[[Message], None]) -> tuple[int, dict]:
             try:
                 result = message_send(
                     account=request.user,
                     data=serializer.validated_data,
                     is_test=request.auth.is_test,
+                    on_stored=bind,
                 )
             except SendFailed as exc:
                 # Stored with the key like a success: the message exists, as "failed".
@@ -55,6 +70,7 @@ class MailViewSet(viewsets.ViewSet):
             scope=request.path.rstrip("/"),
             payload=request.data,
             respond=respond,
+            replay_message=_send_answer_from_message,
         )
         return Response(body, status=status, headers=headers)
 
@@ -78,7 +94,7 @@ class MailViewSet(viewsets.ViewSet):
                 item.error = validation_error_body(serializer.errors)["error"]
             items.append(item)
 
-        def respond() -> tuple[int, dict]:
+        def respond(bind: Callable[[Message], None]) -> tuple[int, dict]:
             batch_items_render(account=request.user, items=items)
             done = batch_enqueue(account=request.user, items=items, is_test=request.auth.is_test)
             queued = sum(1 for item in done if item.error is None)
