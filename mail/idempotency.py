@@ -13,7 +13,8 @@ with the same key. A second request arriving while the first still runs is answe
 stores the row, before SMTP. From then on the key belongs to that message for good: if the
 request then dies (a database error on the ``sent`` update, a worker killed by a timeout),
 the claim is kept, never taken over, and a retry answers from the stored message's current
-status (``replay_message``) instead of sending again.
+status (``replay_message``) instead of sending again: at once when the request raised, after
+``ABANDONED_AFTER`` when it vanished (killed); before that, 409 as for any request in progress.
 """
 
 import hashlib
@@ -75,6 +76,7 @@ def _take_over(*, record: IdempotencyRecord, request_hash: str) -> IdempotencyRe
         response_status=None,
         response_body=None,
         message=None,
+        interrupted=False,
         created_at=now,
     )
     if not changed:
@@ -123,9 +125,10 @@ def idempotent_respond(
                 f"This {HEADER} was already used with a different request body.",
                 details={"idempotency_key": key},
             )
-        if existing.response_status is None and existing.message_id is not None:
-            message = Message.objects.get(pk=existing.message_id)
-            if replay_message is not None:
+        dead = existing.interrupted or age > ABANDONED_AFTER
+        if existing.response_status is None and existing.message_id is not None and dead:
+            message = Message.objects.filter(pk=existing.message_id).first()
+            if replay_message is not None and message is not None:
                 return replay_message(message)
         if existing.response_status is None:
             raise IdempotencyConflict(
@@ -148,9 +151,9 @@ def idempotent_respond(
         status, body = respond(bind)
     except BaseException:
         # Dropped only while no message exists: once one does, the key stays with it.
-        IdempotencyRecord.objects.filter(
-            pk=record.pk, response_status__isnull=True, message__isnull=True
-        ).delete()
+        unanswered = IdempotencyRecord.objects.filter(pk=record.pk, response_status__isnull=True)
+        unanswered.filter(message__isnull=True).delete()
+        unanswered.update(interrupted=True)
         raise
     IdempotencyRecord.objects.filter(pk=record.pk).update(
         response_status=status, response_body=body

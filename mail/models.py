@@ -257,6 +257,8 @@ class IdempotencyRecord(models.Model):
     message = models.ForeignKey(
         Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # The request raised after storing its message (no answer will come from it).
+    interrupted = models.BooleanField(default=False, db_default=False)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:

@@ -10,7 +10,9 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from mail.idempotency import idempotency_request_hash
 from mail.models import IdempotencyRecord, Message
+from tests.factories import MessageFactory
 
 BODY = {"to": "user@example.com", "subject": "Hello", "html": "<p>Hello World</p>"}
 
@@ -84,3 +86,25 @@ def test_a_request_that_died_after_storing_its_message_is_never_taken_over(
     assert retry.status_code == 200
     assert Message.objects.count() == 1
     assert len(smtp_server.messages) == 1
+
+
+def test_a_request_killed_after_storing_its_message_is_answered_from_it_not_resent(
+    alice, alice_client, alice_provider, smtp_server
+):
+    # What a worker killed mid-SMTP leaves: its claim, bound to its message, no answer.
+    message = MessageFactory(account=alice, provider=alice_provider, status="sending")
+    IdempotencyRecord.objects.create(
+        account=alice,
+        key="order-1",
+        request_hash=idempotency_request_hash(scope="/api/v1/mail/send", payload=BODY),
+        message=message,
+    )
+    assert _send(alice_client).status_code == 409  # as far as we know, still running
+    IdempotencyRecord.objects.update(created_at=timezone.now() - timedelta(minutes=30))
+
+    retry = _send(alice_client)
+
+    assert retry.status_code == 200
+    assert retry.json()["data"]["message_id"] == message.message_id
+    assert smtp_server.messages == []
+    assert Message.objects.count() == 1
