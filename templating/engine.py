@@ -41,6 +41,9 @@ MAX_RENDER_SECONDS = 1.0
 MAX_ITEMS = 100_000
 # Integers a template computes stay below this many bits (``**`` and ``*`` are checked first).
 MAX_INT_BITS = 4096
+# Number arguments of filters (truncate's length, batch's size...) and tojson's indent.
+MAX_FILTER_NUMBER = 100_000
+MAX_JSON_INDENT = 16
 # Loop iterations of one render, all loops together: keeps buffers of macros small too.
 MAX_ITERATIONS = 1_000_000
 
@@ -193,9 +196,17 @@ def _bounded_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(func)
     def bounded(*args: Any, **kwargs: Any) -> Any:
         _clock_check()
-        for arg in (*args[offset:], *kwargs.values()):
+        for position, arg in enumerate((*args[offset:], *kwargs.values())):
             if isinstance(arg, (str, list, tuple, dict)):
                 _size_check(arg)
+            elif position and isinstance(arg, int) and abs(arg) > MAX_FILTER_NUMBER:
+                # batch(10**9, 'x') would pad to a billion items, tojson(indent=10**9) ...
+                raise RenderLimitExceeded(f"{name}: a number argument over {MAX_FILTER_NUMBER}")
+        if name == "tojson":
+            extra = args[offset + 1 :]
+            indent = kwargs.get("indent", extra[0] if extra else None)
+            if isinstance(indent, int) and indent > MAX_JSON_INDENT:
+                raise RenderLimitExceeded(f"tojson: indent over {MAX_JSON_INDENT}")
         if name == "replace" and len(args) > offset + 2:
             _replace_check(*args[offset : offset + 3])
         if name == "sum" and not isinstance(kwargs.get("start", 0), (int, float)):

@@ -183,3 +183,21 @@ def test_errors_of_the_templates_own_expressions_are_validation_errors(alice, al
     for source in ("{{ 1 / 0 }}", "{{ 'a' + 1 }}", "{{ x|int + 'a' }}"):
         response, _ = attempt(alice, alice_templates, source, {"x": "1"})
         assert list(refused(response)) == ["html"]
+
+
+def test_filters_with_huge_number_arguments_are_refused(alice, alice_templates):
+    for source in (
+        "{{ [1]|batch(1000000000, 'x')|list }}",
+        "{{ xs|tojson(indent=1000000) }}",
+        "{{ xs|tojson(10000) }}",
+        "{{ 'a'|truncate(1000000000) }}",
+    ):
+        response, elapsed = attempt(alice, alice_templates, source, {"xs": [[1, [2]]]})
+        assert list(refused(response)) == ["html"], source
+        assert elapsed < 2
+
+
+def test_ordinary_filter_arguments_still_work(alice, alice_templates):
+    source = "{{ xs|batch(2, 0)|list }} {{ xs|tojson(indent=2)|length > 0 }} {{ s|truncate(5) }}"
+    response, _ = attempt(alice, alice_templates, source, {"xs": [1, 2, 3], "s": "abcdefghij"})
+    assert response.json()["data"]["html"].startswith("[[1, 2], [3, 0]] True ")
