@@ -2,18 +2,22 @@
 
 import base64
 import binascii
+import re
 from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser
 
 from mailpass.errors import NotFound, ValidationFailed
-from templating.models import Template
+from templating.models import NAME_PATTERN, Template
 
 PAGE_SIZE = 50
 
 
 def template_get(*, account: AbstractBaseUser, name: str) -> Template:
     """The account's template of this name; another account's is NotFound like an unknown."""
+    if not re.fullmatch(NAME_PATTERN, name):
+        # Cannot be a stored name (and PostgreSQL refuses NUL in a query): no need to ask.
+        raise NotFound(f"No template named {name!r}.")
     template = Template.objects.filter(account=account, name=name).first()
     if template is None:
         raise NotFound(f"No template named {name!r}.")
@@ -42,7 +46,7 @@ def _cursor_decode(cursor: str) -> str:
         name = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
         name = ""
-    if not name or len(name) > 100:
+    if not re.fullmatch(NAME_PATTERN, name):
         raise ValidationFailed(
             "cursor: Not a cursor this API gave out.",
             details={"cursor": ["Not a cursor this API gave out."]},

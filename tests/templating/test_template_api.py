@@ -183,3 +183,12 @@ def test_a_templates_key_cannot_send_mail(alice_templates):
 
 def test_no_key_is_401(api_client):
     assert api_client.get("/api/v1/templates").status_code == 401
+
+
+def test_a_name_or_cursor_with_a_nul_is_404_or_400_never_500(alice_templates):
+    import base64
+
+    assert alice_templates.get("/api/v1/templates/a%00b").status_code == 404
+    cursor = base64.urlsafe_b64encode(b"a\x00b").decode()
+    response = alice_templates.get("/api/v1/templates", {"cursor": cursor})
+    assert response.status_code == 400
