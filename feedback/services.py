@@ -70,7 +70,7 @@ def _suppression_add(*, message: Message, event: FeedbackEvent) -> None:
         logger.warning("suppression list not installed: %s not suppressed", event.recipient)
         return
     suppression_add(
-        account=message.account,
+        account=message.account_id,
         email=event.recipient,
         reason=event.suppress,
         message=message,
