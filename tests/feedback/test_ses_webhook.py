@@ -265,3 +265,30 @@ def test_the_topic_arn_is_signed(fake_sns, feedback_url, ses_provider):
     notification = fake_sns.notification(ses_delivery(message))
     notification["TopicArn"] = TOPIC_ARN.replace("123456789012", "999999999999")
     _refused(sns_post(feedback_url(ses_provider), notification), message)
+
+
+def test_an_unreachable_certificate_is_503_so_sns_retries(
+    fake_sns, feedback_url, ses_provider, settings
+):
+    from tests.smtp_server import free_port
+
+    message = sent_message(ses_provider)
+    closed = free_port()
+    settings.MAILPASS_SNS_CERT_URL_PATTERN = r"http://127\.0\.0\.1:\d+/\S*"
+    notification = fake_sns.notification(
+        ses_delivery(message), SigningCertURL=f"http://127.0.0.1:{closed}/cert.pem"
+    )
+    response = sns_post(feedback_url(ses_provider), notification)
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "SERVICE_UNAVAILABLE"
+    assert response.headers["Retry-After"]
+    assert not message.events.exists()
+
+
+def test_a_url_that_serves_no_certificate_is_refused(fake_sns, feedback_url, ses_provider):
+    message = sent_message(ses_provider)
+    # The fake SNS answers a SubscribeURL-style body for anything not ending in .pem.
+    notification = fake_sns.notification(
+        ses_delivery(message), SigningCertURL=f"{fake_sns.base_url}/not-a-certificate"
+    )
+    _refused(sns_post(feedback_url(ses_provider), notification), message)
