@@ -25,11 +25,20 @@ from providers.services import smtp_error_text
 class DeliveryError(Exception):
     """SMTP delivery failed. ``permanent`` is true for 5xx answers: retrying will not help."""
 
-    def __init__(self, message: str, *, permanent: bool, smtp_code: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        permanent: bool,
+        smtp_code: int | None = None,
+        refused: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.permanent = permanent
         self.smtp_code = smtp_code
+        # Every recipient refused at RCPT: address -> "550 5.1.1 ..." (like DeliveryResult).
+        self.refused = refused or {}
 
 
 @dataclass(frozen=True)
@@ -109,7 +118,12 @@ def delivery_error_from(exc: BaseException) -> DeliveryError:
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         codes = [code for code, _ in exc.recipients.values()]
         permanent = bool(codes) and all(_is_permanent(code) for code in codes)
-        return DeliveryError(text, permanent=permanent, smtp_code=codes[0] if codes else None)
+        return DeliveryError(
+            text,
+            permanent=permanent,
+            smtp_code=codes[0] if codes else None,
+            refused=_refused_replies(exc.recipients),
+        )
     if isinstance(exc, smtplib.SMTPResponseException):
         return DeliveryError(text, permanent=_is_permanent(exc.smtp_code), smtp_code=exc.smtp_code)
     if isinstance(exc, (smtplib.SMTPServerDisconnected, socket.timeout, TimeoutError)):
@@ -159,10 +173,12 @@ def delivery_send(
         if not refusal or error.smtp_code == 421:
             connection.close()
         raise error from exc
-    return DeliveryResult(
-        refused={
-            rcpt: f"{code} {reply.decode(errors='replace') if isinstance(reply, bytes) else reply}"
-            for rcpt, (code, reply) in refused.items()
-        },
-        reply=reply,
-    )
+    return DeliveryResult(refused=_refused_replies(refused), reply=reply)
+
+
+def _refused_replies(refused: dict) -> dict[str, str]:
+    """smtplib's ``{rcpt: (code, reply bytes)}`` as ``{rcpt: "550 5.1.1 ..."}``."""
+    return {
+        rcpt: f"{code} {text.decode(errors='replace') if isinstance(text, bytes) else text}"
+        for rcpt, (code, text) in refused.items()
+    }

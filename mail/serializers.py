@@ -413,6 +413,11 @@ class SendOutputSerializer(serializers.Serializer):
     message_id = serializers.CharField()
     status = serializers.CharField()
     to = serializers.CharField(source="to_email")
+    suppressed = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="cc/bcc addresses dropped because they are on the suppression list; "
+        "[] when none.",
+    )
     # "from" is a Python keyword: the field is declared below under its JSON name.
 
     send_at = serializers.DateTimeField(
@@ -477,6 +482,7 @@ ERROR_CODES = (
     "PAYLOAD_TOO_LARGE",
     "UNSUPPORTED_MEDIA_TYPE",
     "NO_SMTP_PROVIDER",
+    "RECIPIENT_SUPPRESSED",
     "SEND_LIMIT_EXCEEDED",
     "RATE_LIMITED",
     "SEND_FAILED",

@@ -35,6 +35,8 @@ from mail.selectors import message_get_for_account
 from mailpass.errors import NoSmtpProvider, NotCancelable, SendFailed, ValidationFailed
 from providers.models import SmtpProvider
 from providers.selectors import provider_get_default
+from suppressions.screening import messages_screen, recipient_suppressed
+from suppressions.services import message_rcpt_refusals_record
 from templating.services import message_data_render
 
 logger = logging.getLogger(__name__)
@@ -225,6 +227,11 @@ def message_send(
     if send_at is not None and send_at > timezone.now():
         return _message_schedule(account=account, provider=provider, data=data, is_test=is_test)
     message = message_prepare(account=account, provider=provider, data=data, is_test=is_test)
+    # Before anything is stored or a send-limit slot taken (API.md s.15): a suppressed "to"
+    # is a 422, suppressed cc/bcc are dropped and listed in message.suppressed.
+    (entry,) = messages_screen(account_id=account.pk, messages=[message])
+    if entry is not None:
+        raise recipient_suppressed(to=message.to_email, entry=entry)
 
     if is_test:
         now = timezone.now()
@@ -262,6 +269,7 @@ def message_send(
                 raise
     except DeliveryError as exc:
         message_mark_failed(message=message, error=exc.message)
+        message_rcpt_refusals_record(message=message, refused=exc.refused)
         raise SendFailed(
             f"SMTP delivery failed: {exc.message}", details={"message_id": message.message_id}
         ) from exc
@@ -275,6 +283,8 @@ def message_send(
     message_mark_sent(
         message=message, detail=detail, provider_message_id=result.provider_message_id
     )
+    if result.refused:
+        message_rcpt_refusals_record(message=message, refused=result.refused)
     return SendResult(message=message, limit=limit)
 
 
@@ -292,6 +302,9 @@ def _message_schedule(
         is_test=is_test,
         status=MessageStatus.SCHEDULED,
     )
+    (entry,) = messages_screen(account_id=account.pk, messages=[message])
+    if entry is not None:
+        raise recipient_suppressed(to=message.to_email, entry=entry)
     queue_enqueue(messages=[message], provider=provider)
     return SendResult(message=message)
 

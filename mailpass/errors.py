@@ -56,6 +56,13 @@ class NoSmtpProvider(ServiceError):
         super().__init__(message)
 
 
+class RecipientSuppressed(ServiceError):
+    """The ``to`` address is on the account's suppression list (API.md s.15)."""
+
+    code = "RECIPIENT_SUPPRESSED"
+    status = 422
+
+
 class SendLimitExceeded(ServiceError):
     code = "SEND_LIMIT_EXCEEDED"
     status = 429

@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "templating",
     "webhooks",
     "feedback",
+    "suppressions",
 ]
 
 # The header middlewares come first so that answers made early (413 before the body is read)

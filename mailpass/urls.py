@@ -8,6 +8,7 @@ urlpatterns = [
     path("api/v1/mail/", include("mail.urls")),
     path("api/v1/", include("templating.urls")),
     path("api/v1/", include("webhooks.urls")),
+    path("api/v1/", include("suppressions.urls")),
     path("t/", include("mail.tracking_urls")),
     path("feedback/", include("feedback.urls")),
     path(

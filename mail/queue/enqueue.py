@@ -16,6 +16,7 @@ from mail.services import message_prepare
 from mailpass.errors import NoSmtpProvider, ValidationFailed
 from providers.models import SmtpProvider
 from providers.selectors import provider_get_default
+from suppressions.screening import messages_screen, recipient_suppressed
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +72,14 @@ def batch_enqueue(
             item.error = {"code": exc.code, "message": exc.message, "details": exc.details}
             continue
         queued.append((item, message))
+    # One query for the whole batch (API.md s.15): an item whose "to" is suppressed fails
+    # with RECIPIENT_SUPPRESSED; suppressed cc/bcc are dropped from the others.
+    verdicts = messages_screen(account_id=account.pk, messages=[m for _, m in queued])
+    for (item, message), entry in zip(queued, verdicts, strict=True):
+        if entry is not None:
+            exc = recipient_suppressed(to=message.to_email, entry=entry)
+            item.error = {"code": exc.code, "message": exc.message, "details": exc.details}
+    queued = [(item, message) for item, message in queued if item.error is None]
     queue_items = queue_enqueue(messages=[m for _, m in queued], provider=provider)
     for (item, message), queue_item in zip(queued, queue_items, strict=True):
         item.queue_id, item.message_id = queue_item.pk, message.message_id

@@ -23,7 +23,10 @@ def assert_send_failed(response, reply_fragment):
     assert reply_fragment in error["message"]
     assert message.sent_at is None
     assert message.limit_counted_at is None  # the slot is free again
-    events = list(message.events.values_list("event_type", "detail"))
+    # A refusal at RCPT also records a "bounced" event per recipient (tests/suppressions).
+    events = list(
+        message.events.exclude(event_type=EventType.BOUNCED).values_list("event_type", "detail")
+    )
     assert events == [(EventType.FAILED, message.error_message)]
     return message
 
@@ -32,8 +35,12 @@ def assert_send_failed(response, reply_fragment):
 def test_a_refused_recipient_is_send_failed(alice_client, alice_provider, smtp_server):
     smtp_server.behaviour.rcpt_replies["user@example.com"] = "550 5.1.1 No such user here"
 
-    assert_send_failed(send(alice_client), "550 5.1.1 No such user here")
+    message = assert_send_failed(send(alice_client), "550 5.1.1 No such user here")
     assert smtp_server.messages == []
+    bounced = message.events.filter(event_type=EventType.BOUNCED)
+    assert list(bounced.values_list("recipient", "detail")) == [
+        ("user@example.com", "550 5.1.1 No such user here")
+    ]
 
 
 @pytest.mark.django_db
@@ -115,4 +122,4 @@ def test_one_refused_recipient_among_accepted_ones_still_sends(
     assert response.status_code == 200
     message = Message.objects.get(message_id=response.json()["data"]["message_id"])
     assert message.status == MessageStatus.SENT
-    assert "gone@example.com" in message.events.get().detail
+    assert "gone@example.com" in message.events.get(event_type=EventType.SENT).detail
