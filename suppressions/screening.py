@@ -1,7 +1,7 @@
 """The suppression check at send time (API.md s.15): one indexed query for many messages.
 
 ``/send`` checks one message, a batch all its items at once, a queue worker each claimed
-chunk: every address of every message is looked up in a single query on the unique
+group: every address of every message is looked up in a single query on the unique
 (account, email) index, so the cost does not grow with the size of the list.
 """
 
@@ -19,33 +19,36 @@ def messages_screen(*, account_id: int, messages: list[Message]) -> list[Suppres
     Suppressed cc/bcc addresses are removed from the messages (in memory; the caller saves)
     and added to ``message.suppressed``. All messages belong to ``account_id``.
     """
-    if not messages:
-        return []
-    addresses = []
-    for message in messages:
-        addresses.append(message.to_email)
-        addresses.extend(message.cc or [])
-        addresses.extend(message.bcc or [])
+    addresses = [address for message in messages for address in _addresses(message)]
     found = suppressed_addresses(account_id=account_id, emails=addresses)
+    return [
+        _screen(message, {(account_id, e): entry for e, entry in found.items()})
+        for message in messages
+    ]
+
+
+def _addresses(message: Message) -> list[str]:
+    return [message.to_email, *(message.cc or []), *(message.bcc or [])]
+
+
+def _screen(message: Message, found: dict[tuple[int, str], Suppression]) -> Suppression | None:
     if not found:
-        return [None] * len(messages)
-    verdicts: list[Suppression | None] = []
-    for message in messages:
-        entry = found.get(email_normalize(message.to_email))
-        verdicts.append(entry)
-        if entry is not None:
-            continue
-        dropped = list(message.suppressed or [])
-        for name in ("cc", "bcc"):
-            kept = []
-            for address in getattr(message, name) or []:
-                if email_normalize(address) in found:
-                    dropped.append(address)
-                else:
-                    kept.append(address)
-            setattr(message, name, kept)
-        message.suppressed = dropped
-    return verdicts
+        return None
+    account_id = message.account_id
+    entry = found.get((account_id, email_normalize(message.to_email)))
+    if entry is not None:
+        return entry
+    dropped = list(message.suppressed or [])
+    for name in ("cc", "bcc"):
+        kept = []
+        for address in getattr(message, name) or []:
+            if (account_id, email_normalize(address)) in found:
+                dropped.append(address)
+            else:
+                kept.append(address)
+        setattr(message, name, kept)
+    message.suppressed = dropped
+    return None
 
 
 def recipient_suppressed(*, to: str, entry: Suppression) -> RecipientSuppressed:

@@ -14,7 +14,7 @@ goes through ``_record_orm``. Both are run by the suite (on PostgreSQL and on SQ
 import enum
 import logging
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
@@ -66,6 +66,8 @@ class Outcome:
     # The provider that sent (or was to send) it; None keeps the row's.
     provider_pk: int | None = None
     provider_message_id: str = ""  # SENT: the provider's id from its 250 reply (s.16.1)
+    # Recipients the server refused at RCPT: address -> reply (API.md s.16.3).
+    refused: dict[str, str] = field(default_factory=dict)
 
 
 def retry_delay(*, attempts: int) -> timedelta:
@@ -106,6 +108,21 @@ SELECT message_id, 'sent', NULL, '', '', detail, '', '', %(now)s FROM items
 
 def queue_record(*, worker_id: str, outcomes: list[Outcome], result: DrainResult) -> None:
     """Write outcomes of items this worker still holds; drop the rest (another owns them)."""
+    _outcomes_write(worker_id=worker_id, outcomes=outcomes, result=result)
+    refusals = [o for o in outcomes if o.refused and not o.is_test]
+    if refusals:
+        # Rare (a recipient refused at RCPT): bounced events and 5.1.x suppressions, after
+        # the status is written so a refused "to" can turn the message "bounced".
+        from suppressions.services import message_rcpt_refusals_record
+
+        messages = Message.objects.in_bulk([o.message_pk for o in refusals])
+        for outcome in refusals:
+            message = messages.get(outcome.message_pk)
+            if message is not None:
+                message_rcpt_refusals_record(message=message, refused=outcome.refused)
+
+
+def _outcomes_write(*, worker_id: str, outcomes: list[Outcome], result: DrainResult) -> None:
     if not outcomes:
         return
     now = timezone.now()

@@ -30,6 +30,7 @@ from mailpass.errors import SendLimitExceeded
 from providers.models import SmtpProvider
 from providers.selectors import provider_get_default
 from providers.services import provider_connection
+from suppressions.screening import messages_screen
 
 logger = logging.getLogger(__name__)
 
@@ -73,11 +74,25 @@ def chunk_send(run: SendRun, claimed: list[Claimed]) -> None:
 def entries_suppressed(*, account_id: int, entries: list[Claimed]) -> dict[int, str]:
     """Items of one account that must end without being sent: item pk -> why.
 
-    The per-message check before SMTP (the suppression list of issue 11 plugs in here, with
-    one query per group). Each item returned ends as ``OutcomeKind.SUPPRESSED``: message
-    ``suppressed``, a ``suppressed`` event with the reason, item ``suppressed``.
+    The suppression check before SMTP (API.md s.15), one query for the group: a message
+    whose ``to`` is suppressed by now ends ``suppressed``; cc/bcc suppressed since it was
+    queued are dropped from it (and listed in ``Message.suppressed``) before it is built.
     """
-    return {}
+    messages = [entry.message for entry in entries]
+    before = [len(message.suppressed or []) for message in messages]
+    verdicts = messages_screen(account_id=account_id, messages=messages)
+    suppressed: dict[int, str] = {}
+    for entry, count, verdict in zip(entries, before, verdicts, strict=True):
+        message = entry.message
+        if verdict is not None:
+            suppressed[entry.item.pk] = (
+                f"{message.to_email} is on the suppression list ({verdict.reason})"
+            )
+        elif len(message.suppressed or []) != count:
+            Message.objects.filter(pk=message.pk).update(
+                cc=message.cc, bcc=message.bcc, suppressed=message.suppressed
+            )
+    return suppressed
 
 
 def _provider_send(run: SendRun, provider: SmtpProvider, entries: list[Claimed]) -> None:
@@ -130,7 +145,9 @@ def _provider_send(run: SendRun, provider: SmtpProvider, entries: list[Claimed])
             )
         except DeliveryError as exc:
             kind = OutcomeKind.PERMANENT if exc.permanent else OutcomeKind.TEMPORARY
-            run.add(outcome_of(entry, kind, provider=provider, error=exc.message))
+            run.add(
+                outcome_of(entry, kind, provider=provider, error=exc.message, refused=exc.refused)
+            )
             continue
         except Exception as exc:
             # Not an SMTP answer (a bug, a broken stored message): fail it, keep draining.
@@ -153,6 +170,7 @@ def _provider_send(run: SendRun, provider: SmtpProvider, entries: list[Claimed])
                 provider=provider,
                 detail=detail,
                 provider_message_id=delivery.provider_message_id,
+                refused=delivery.refused,
             )
         )
 

@@ -241,7 +241,7 @@ def test_the_command_drains_once_and_prints_counts(alice_provider, smtp_server, 
 
     call_command("process_mail_queue", "--limit", "2")
 
-    assert capsys.readouterr().out.strip() == "sent=2 deferred=0 failed=0"
+    assert capsys.readouterr().out.strip() == "sent=2 deferred=0 failed=0 suppressed=0"
     assert Message.objects.filter(status="queued").count() == 1
 
 

@@ -17,7 +17,10 @@ class Command(BaseCommand):
             self.stderr.write("--limit must be at least 1")
             raise SystemExit(2)
         result = queue_drain(limit=limit)
-        self.stdout.write(f"sent={result.sent} deferred={result.deferred} failed={result.failed}")
+        self.stdout.write(
+            f"sent={result.sent} deferred={result.deferred} failed={result.failed}"
+            f" suppressed={result.suppressed}"
+        )
         closed = messages_unfinished_fail()
         if closed:
             self.stdout.write(f"closed {closed} unfinished single sends (outcome unknown)")
