@@ -21,7 +21,6 @@ logger = logging.getLogger(__name__)
 # "550 5.1.1 No such user": a permanent reply whose enhanced status (RFC 3463) is 5.1.x says
 # the address itself is bad (no such mailbox, bad domain, moved): a hard bounce.
 _HARD_BOUNCE_REPLY = re.compile(r"^\s*5\d\d[\s-]+5\.1\.\d{1,3}(?!\d)")
-_PERMANENT_REPLY = re.compile(r"^\s*5\d\d(?!\d)")
 
 
 def _account_id(account: AbstractBaseUser | int) -> int:
@@ -96,48 +95,42 @@ def reply_is_hard_bounce(reply: str) -> bool:
 
 
 def message_rcpt_refusals_record(*, message: Message, refused: dict[str, str]) -> list[str]:
-    """Record what the server said about recipients it refused at RCPT (API.md s.16.3).
+    """Record the recipients the server refused at RCPT with a 5.1.x status (API.md s.16.3).
 
-    Each permanent (5xx) refusal is a ``bounced`` event for that recipient, with the reply as
-    detail; a 5.1.x refusal also suppresses that recipient, and only that one. A refused
-    ``to`` of a message that went out to its other recipients turns it ``bounced``. Temporary
-    refusals stay in the ``sent`` event's detail only. Test keys never add. Returns the
-    addresses suppressed.
+    Each such refusal is a hard bounce of that recipient, and only that one: a ``bounced``
+    event for it (the reply as detail) and a ``hard_bounce`` entry on the list. A refused
+    ``to`` of a message that went out to its other recipients turns it ``bounced``. Other
+    refusals (``550 5.7.1`` policy, 4xx) stay in the ``sent`` event's detail or the failure's
+    message. Test keys never add. Returns the addresses suppressed.
     """
     if message.is_test or not refused:
         return []
-    now = timezone.now()
+    hard = {rcpt: reply for rcpt, reply in refused.items() if reply_is_hard_bounce(reply)}
+    if not hard:
+        return []
     suppressed: list[str] = []
     to = email_normalize(message.to_email)
     with transaction.atomic():
-        events = []
-        to_bounced = False
-        for recipient, reply in refused.items():
-            if not _PERMANENT_REPLY.match(reply or ""):
-                continue
-            events.append(
-                MessageEvent(
-                    message=message,
-                    event_type=EventType.BOUNCED,
-                    recipient=recipient,
-                    detail=reply,
-                )
+        MessageEvent.objects.bulk_create(
+            MessageEvent(
+                message=message, event_type=EventType.BOUNCED, recipient=rcpt, detail=reply
             )
-            to_bounced = to_bounced or email_normalize(recipient) == to
-            if reply_is_hard_bounce(reply):
-                entry = suppression_add(
-                    account=message.account_id,
-                    email=recipient,
-                    reason=SuppressionReason.HARD_BOUNCE,
-                    message=message,
-                    detail=reply,
-                )
-                if entry is not None:
-                    suppressed.append(entry.email)
-        MessageEvent.objects.bulk_create(events)
+            for rcpt, reply in hard.items()
+        )
+        for recipient, reply in hard.items():
+            entry = suppression_add(
+                account=message.account_id,
+                email=recipient,
+                reason=SuppressionReason.HARD_BOUNCE,
+                message=message,
+                detail=reply,
+            )
+            if entry is not None:
+                suppressed.append(entry.email)
+        to_bounced = any(email_normalize(rcpt) == to for rcpt in hard)
         if to_bounced and message.status == MessageStatus.SENT:
             changed = Message.objects.filter(pk=message.pk, status=MessageStatus.SENT).update(
-                status=MessageStatus.BOUNCED, updated_at=now
+                status=MessageStatus.BOUNCED, updated_at=timezone.now()
             )
             if changed:
                 message.status = MessageStatus.BOUNCED

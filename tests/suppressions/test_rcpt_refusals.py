@@ -98,7 +98,7 @@ def test_when_every_recipient_is_refused_each_5_1_x_one_is_suppressed(
     message = Message.objects.get()
     assert message.status == MessageStatus.FAILED
     assert list(Suppression.objects.values_list("email", flat=True)) == ["gone@example.com"]
-    assert sorted(r for r, _ in bounced(message)) == ["gone@example.com", "policy@example.com"]
+    assert [r for r, _ in bounced(message)] == ["gone@example.com"]
 
 
 def test_other_permanent_and_temporary_refusals_suppress_nothing(
@@ -118,8 +118,9 @@ def test_other_permanent_and_temporary_refusals_suppress_nothing(
     assert answer.status_code == 200
     assert not Suppression.objects.exists()
     message = Message.objects.get()
-    assert bounced(message) == [("policy@example.com", "550 5.7.1 Message rejected as spam")]
-    assert "busy@example.com" in message.events.get(event_type=EventType.SENT).detail
+    assert bounced(message) == []
+    sent_detail = message.events.get(event_type=EventType.SENT).detail
+    assert "busy@example.com" in sent_detail and "policy@example.com" in sent_detail
 
 
 def test_a_message_of_a_test_key_never_adds(alice):
