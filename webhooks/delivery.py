@@ -28,6 +28,7 @@ from django.db.models import Count, Exists, F, OuterRef
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from providers.crypto import SecretDecryptionError
 from webhooks.models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from webhooks.network import AddressRefused, HostUnresolvable, target_check
 from webhooks.payloads import payload_body, payload_build
@@ -37,6 +38,8 @@ from webhooks.signing import signed_headers
 logger = logging.getLogger(__name__)
 
 RESPONSE_KEEP_BYTES = 1024
+# Free threads wait at most this long for more to free up before claiming.
+CLAIM_PAUSE_SECONDS = 0.2
 USER_AGENT = "MailPass-Webhooks/1.0"
 
 
@@ -105,6 +108,12 @@ def attempt_send(*, client: httpx.Client, prepared: Prepared) -> Outcome:
     def elapsed() -> int:
         return int((time.monotonic() - started) * 1000)
 
+    if not prepared.secrets:
+        return Outcome(
+            success=False,
+            latency_ms=0,
+            error="The endpoint's secret cannot be decrypted with MAILPASS_ENCRYPTION_KEY.",
+        )
     try:
         target = target_check(prepared.url)
     except (AddressRefused, HostUnresolvable) as exc:
@@ -218,6 +227,12 @@ def deliveries_prepare(*, delivery_ids: list[int]) -> list[Prepared]:
     prepared = []
     for delivery in deliveries:
         endpoint = delivery.endpoint
+        try:
+            secrets_ = endpoint_signing_secrets(endpoint=endpoint)
+        except SecretDecryptionError:
+            # Never sent unsigned: the attempt fails (and is retried) until the key is fixed.
+            logger.error("webhook endpoint %s: its secret cannot be decrypted", endpoint.pk)
+            secrets_ = []
         prepared.append(
             Prepared(
                 delivery_id=delivery.pk,
@@ -227,18 +242,13 @@ def deliveries_prepare(*, delivery_ids: list[int]) -> list[Prepared]:
                 url=endpoint.url,
                 webhook_id=delivery.webhook_id,
                 body=payload_body(payload_build(delivery=delivery)),
-                secrets=endpoint_signing_secrets(endpoint=endpoint),
+                secrets=secrets_,
             )
         )
     return prepared
 
 
-def delivery_record(
-    *, prepared: Prepared, outcome: Outcome, worker: str, retry: bool = True
-) -> str:
-    """Write one attempt's outcome; answers ``delivered``, ``retried``, ``failed`` or ``lost``
-    (the lease was lost to another worker: nothing is written)."""
-    now = timezone.now()
+def _delivery_fields(*, prepared: Prepared, outcome: Outcome, now, retry: bool):
     schedule = settings.MAILPASS_WEBHOOK_RETRY_SCHEDULE
     attempts = prepared.attempts + 1
     fields = {
@@ -251,51 +261,93 @@ def delivery_record(
         "last_error": outcome.error,
     }
     if outcome.success:
-        result = "delivered"
         fields.update(status=DeliveryStatus.DELIVERED, delivered_at=now, next_attempt_at=None)
-    elif retry and attempts <= len(schedule):
-        result = "retried"
+        return "delivered", fields
+    if retry and attempts <= len(schedule):
         fields.update(
             status=DeliveryStatus.PENDING,
             next_attempt_at=now + timedelta(seconds=schedule[attempts - 1]),
         )
-    else:
-        result = "failed"
-        fields.update(status=DeliveryStatus.FAILED, next_attempt_at=None)
+        return "retried", fields
+    fields.update(status=DeliveryStatus.FAILED, next_attempt_at=None)
+    return "failed", fields
+
+
+def deliveries_record(
+    *, results: list[tuple[Prepared, Outcome]], worker: str, retry: bool = True
+) -> list[str]:
+    """Write the outcomes of several attempts in one transaction; for each, ``delivered``,
+    ``retried``, ``failed`` or ``lost`` (its lease went to another worker: nothing written).
+
+    Each delivery's update is fenced by its lease; the attempts are inserted together; each
+    endpoint's health is written once, from its attempts in order.
+    """
+    now = timezone.now()
+    kinds: list[str] = []
+    attempts: list[WebhookAttempt] = []
+    health: dict[int, dict] = {}
     with transaction.atomic():
-        changed = WebhookDelivery.objects.filter(
-            pk=prepared.delivery_id, status=DeliveryStatus.DELIVERING, locked_by=worker
-        ).update(**fields)
-        if not changed:
-            return "lost"
-        WebhookAttempt.objects.create(
-            delivery_id=prepared.delivery_id,
-            attempted_at=now,
-            status_code=outcome.status_code,
-            latency_ms=outcome.latency_ms,
-            response=outcome.response,
-            error=outcome.error,
-            success=outcome.success,
-        )
-        endpoint = WebhookEndpoint.objects.filter(pk=prepared.endpoint_id)
-        health = {
-            "last_attempt_at": now,
-            "last_status_code": outcome.status_code,
-            "last_error": outcome.error,
-        }
-        if outcome.success:
-            endpoint.update(**health, last_success_at=now, failing_since=None)
-        elif prepared.is_test:
-            endpoint.update(**health)
-        else:
-            endpoint.update(**health, failing_since=Coalesce("failing_since", now))
-            days = settings.MAILPASS_WEBHOOK_DISABLE_AFTER_DAYS
-            endpoint.filter(active=True, failing_since__lte=now - timedelta(days=days)).update(
-                active=False,
-                disabled_reason=f"Switched off: every attempt failed for {days:g} days "
-                f"(last: {outcome.error or outcome.status_code})."[:255],
+        for prepared, outcome in results:
+            kind, fields = _delivery_fields(
+                prepared=prepared, outcome=outcome, now=now, retry=retry
             )
-    return result
+            changed = WebhookDelivery.objects.filter(
+                pk=prepared.delivery_id, status=DeliveryStatus.DELIVERING, locked_by=worker
+            ).update(**fields)
+            if not changed:
+                kinds.append("lost")
+                continue
+            kinds.append(kind)
+            attempts.append(
+                WebhookAttempt(
+                    delivery_id=prepared.delivery_id,
+                    attempted_at=now,
+                    status_code=outcome.status_code,
+                    latency_ms=outcome.latency_ms,
+                    response=outcome.response,
+                    error=outcome.error,
+                    success=outcome.success,
+                )
+            )
+            state = health.setdefault(
+                prepared.endpoint_id, {"success": False, "failure": False, "last": outcome}
+            )
+            state["last"] = outcome
+            if outcome.success:
+                state["success"], state["failure"] = True, False
+            elif not prepared.is_test:
+                state["failure"] = True  # a test does not count towards switching off
+        WebhookAttempt.objects.bulk_create(attempts)
+        days = settings.MAILPASS_WEBHOOK_DISABLE_AFTER_DAYS
+        for endpoint_id, state in sorted(health.items()):
+            last: Outcome = state["last"]
+            endpoint = WebhookEndpoint.objects.filter(pk=endpoint_id)
+            update = {
+                "last_attempt_at": now,
+                "last_status_code": last.status_code,
+                "last_error": last.error,
+            }
+            if state["success"]:
+                update.update(last_success_at=now, failing_since=None)
+            if state["failure"]:
+                update["failing_since"] = (
+                    now if state["success"] else Coalesce("failing_since", now)
+                )
+            endpoint.update(**update)
+            if state["failure"]:
+                endpoint.filter(active=True, failing_since__lte=now - timedelta(days=days)).update(
+                    active=False,
+                    disabled_reason=f"Switched off: every attempt failed for {days:g} days "
+                    f"(last: {last.error or last.status_code})."[:255],
+                )
+    return kinds
+
+
+def delivery_record(
+    *, prepared: Prepared, outcome: Outcome, worker: str, retry: bool = True
+) -> str:
+    (kind,) = deliveries_record(results=[(prepared, outcome)], worker=worker, retry=retry)
+    return kind
 
 
 def webhooks_run(
@@ -304,7 +356,8 @@ def webhooks_run(
     """Deliver what is due until nothing is (or ``limit`` were taken, or the budget is spent).
 
     Up to ``MAILPASS_WEBHOOK_CONCURRENCY`` POSTs run at once in threads; new work is claimed as
-    soon as a thread is free, so one slow endpoint never stalls the run.
+    threads free up, so one slow endpoint never stalls the run. Outcomes are written in batches
+    and claims wait for half the threads to be free (or a short while): fewer commits.
     """
     worker = worker or worker_name()
     concurrency = settings.MAILPASS_WEBHOOK_CONCURRENCY
@@ -313,16 +366,27 @@ def webhooks_run(
     taken = 0
     deliveries_release_expired()
     in_flight: dict[Future, Prepared] = {}
+    last_claim = 0.0
     with _http_client() as client, ThreadPoolExecutor(concurrency) as pool:
         while True:
             may_claim = (limit is None or taken < limit) and (
                 deadline is None or time.monotonic() < deadline
             )
-            found = 0
             free = concurrency - len(in_flight)
-            if may_claim and free > 0:
+            found = 0
+            claim_now = (
+                may_claim
+                and free > 0
+                and (
+                    free >= max(1, concurrency // 2)
+                    or not in_flight
+                    or time.monotonic() - last_claim >= CLAIM_PAUSE_SECONDS
+                )
+            )
+            if claim_now:
                 want = free if limit is None else min(free, limit - taken)
                 ids = deliveries_claim(worker=worker, limit=want)
+                last_claim = time.monotonic()
                 found = len(ids)
                 taken += found
                 for prepared in deliveries_prepare(delivery_ids=ids):
@@ -332,21 +396,21 @@ def webhooks_run(
                 if found:
                     continue
                 break
-            # Wake up on a finished POST, or now and then to claim new work for free threads.
+            # Wake up on finished POSTs, or now and then to claim work for free threads.
             done, _ = wait(
                 list(in_flight),
-                timeout=0.5 if may_claim and found == 0 and free > 0 else None,
+                timeout=CLAIM_PAUSE_SECONDS if may_claim and free > 0 else None,
                 return_when=FIRST_COMPLETED,
             )
-            for future in done:
-                prepared = in_flight.pop(future)
-                outcome = future.result()
-                recorded = delivery_record(prepared=prepared, outcome=outcome, worker=worker)
-                if recorded == "delivered":
+            finished = [(in_flight.pop(future), future.result()) for future in done]
+            if not finished:
+                continue
+            for kind in deliveries_record(results=finished, worker=worker):
+                if kind == "delivered":
                     result.delivered += 1
-                elif recorded == "retried":
+                elif kind == "retried":
                     result.retried += 1
-                elif recorded == "failed":
+                elif kind == "failed":
                     result.failed += 1
     return result
 

@@ -59,6 +59,9 @@ def endpoint_create(
         )
         endpoint.secret = secret
         endpoint.save()
+    from webhooks.signals import accounts_with_endpoints_forget
+
+    accounts_with_endpoints_forget()  # this process kicks for the new endpoint at once
     return EndpointWithSecret(endpoint=endpoint, secret=secret)
 
 

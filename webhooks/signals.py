@@ -1,9 +1,10 @@
-"""After an event's transaction commits, ask for a webhook run if it made deliveries.
+"""After an event's transaction commits, ask for a webhook run (the after-commit kick).
 
 The delivery rows themselves come from the database trigger, whoever wrote the event; this
 receiver only cuts latency for events written through the ORM (raw SQL writers wait for the
-periodic run, at most ``MAILPASS_WEBHOOK_INTERVAL`` seconds). An install without any active
-endpoint pays one cached lookup every few seconds, not a query per event.
+periodic run, at most ``MAILPASS_WEBHOOK_INTERVAL`` seconds). It costs no query per event: the
+accounts that have active endpoints are read once every few seconds, and the kick itself is
+debounced and made off the request's thread (``webhooks.delivery.webhooks_kick``).
 """
 
 import time
@@ -15,37 +16,35 @@ from django.dispatch import receiver
 from mail.models import MessageEvent
 from webhooks.events import WEBHOOK_EVENT_TYPES
 
-ANY_ENDPOINT_TTL_SECONDS = 5.0
-_any_endpoint = {"value": False, "until": 0.0}
+ACCOUNTS_TTL_SECONDS = 5.0
+_accounts: dict = {"ids": frozenset(), "until": 0.0}
 
 
-def _any_active_endpoint() -> bool:
+def accounts_with_endpoints() -> frozenset[int]:
     now = time.monotonic()
-    if now >= _any_endpoint["until"]:
+    if now >= _accounts["until"]:
         from webhooks.models import WebhookEndpoint
 
-        _any_endpoint["value"] = WebhookEndpoint.objects.filter(active=True).exists()
-        _any_endpoint["until"] = now + ANY_ENDPOINT_TTL_SECONDS
-    return bool(_any_endpoint["value"])
+        _accounts["ids"] = frozenset(
+            WebhookEndpoint.objects.filter(active=True).values_list("account_id", flat=True)
+        )
+        _accounts["until"] = now + ACCOUNTS_TTL_SECONDS
+    return _accounts["ids"]
 
 
-def any_endpoint_cache_clear() -> None:
-    _any_endpoint["until"] = 0.0
+def accounts_with_endpoints_forget() -> None:
+    _accounts["until"] = 0.0
 
 
 @receiver(post_save, sender=MessageEvent, dispatch_uid="webhooks-event-kick")
 def event_saved(sender, instance: MessageEvent, created: bool, **kwargs) -> None:
     if not created or instance.event_type not in WEBHOOK_EVENT_TYPES:
         return
-    if not _any_active_endpoint():
+    accounts = accounts_with_endpoints()
+    if not accounts:
         return
-    event_id = instance.pk
+    if MessageEvent.message.is_cached(instance) and instance.message.account_id not in accounts:
+        return
+    from webhooks.delivery import webhooks_kick
 
-    def kick() -> None:
-        from webhooks.delivery import webhooks_kick
-        from webhooks.models import WebhookDelivery
-
-        if WebhookDelivery.objects.filter(event_id=event_id).exists():
-            webhooks_kick()
-
-    transaction.on_commit(kick)
+    transaction.on_commit(webhooks_kick)
