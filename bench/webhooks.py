@@ -64,7 +64,7 @@ def _receiver_main(port_queue, command_pipe) -> None:
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     port_queue.put(server.server_address[1])
-    while (command := command_pipe.recv()) != "stop":
+    while command_pipe.recv() != "stop":
         with lock:
             command_pipe.send(
                 (sum(counts.values()), len(counts), sum(1 for c in counts.values() if c > 1))
