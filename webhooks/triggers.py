@@ -104,13 +104,18 @@ END;
 SQLITE_REMOVE = "DROP TRIGGER IF EXISTS webhooks_event_fanout;"
 
 
+# SQLite alters a table by rebuilding it (create, copy, drop, rename): that drops the triggers
+# on the table and fails while a trigger names a table being renamed. So on SQLite the trigger is
+# not made by migrations but around them: dropped before ``migrate`` (pre_migrate) and made
+# again after it (post_migrate), whatever app's migrations rebuild mail_message, the events or
+# the webhook tables. PostgreSQL alters tables in place: there the migrations make it.
+
+
 def trigger_install(schema_editor) -> None:
     vendor = schema_editor.connection.vendor
     if vendor == "postgresql":
         schema_editor.execute(POSTGRESQL_INSTALL)
-    elif vendor == "sqlite":
-        schema_editor.execute(SQLITE_INSTALL)
-    else:  # pragma: no cover - MailPass runs on PostgreSQL or SQLite only
+    elif vendor != "sqlite":  # pragma: no cover - MailPass runs on PostgreSQL or SQLite only
         raise NotImplementedError(f"no webhook trigger for {vendor}")
 
 
@@ -118,5 +123,25 @@ def trigger_remove(schema_editor) -> None:
     vendor = schema_editor.connection.vendor
     if vendor == "postgresql":
         schema_editor.execute(POSTGRESQL_REMOVE)
-    elif vendor == "sqlite":
-        schema_editor.execute(SQLITE_REMOVE)
+
+
+def sqlite_trigger_drop(*, using: str = "default", **kwargs) -> None:
+    from django.db import connections
+
+    connection = connections[using]
+    if connection.vendor == "sqlite":
+        with connection.cursor() as cursor:
+            cursor.execute(SQLITE_REMOVE)
+
+
+def sqlite_trigger_ensure(*, using: str = "default", **kwargs) -> None:
+    from django.db import connections
+
+    connection = connections[using]
+    if connection.vendor != "sqlite":
+        return
+    tables = set(connection.introspection.table_names())
+    needed = {"mail_message", "mail_messageevent", "webhooks_webhookendpoint"}
+    if needed | {"webhooks_webhookdelivery"} <= tables:
+        with connection.cursor() as cursor:
+            cursor.execute(SQLITE_INSTALL)

@@ -80,11 +80,17 @@ def test_two_workers_in_separate_processes_deliver_each_event_once_within_the_en
 ):
     receivers = [receiver_factory() for _ in range(3)]
     for receiver in receivers:
-        receiver.behaviour.delay = 0.01
+        receiver.behaviour.delay = 0.05  # long enough for both to be at work together
         endpoint_factory(account=alice, url=receiver.url)
     _events(alice, 150)  # 450 deliveries
 
-    workers = [_worker(hooks_env, MAILPASS_WEBHOOK_ENDPOINT_CONCURRENCY="2") for _ in range(2)]
+    # 2 threads a process, 3 endpoints of 2 slots: each process finds work the other left.
+    workers = [
+        _worker(
+            hooks_env, MAILPASS_WEBHOOK_CONCURRENCY="2", MAILPASS_WEBHOOK_ENDPOINT_CONCURRENCY="2"
+        )
+        for _ in range(2)
+    ]
     outputs = [w.communicate(timeout=180) for w in workers]
 
     assert [w.returncode for w in workers] == [0, 0], outputs

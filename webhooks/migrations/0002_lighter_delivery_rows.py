@@ -4,6 +4,17 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
+from webhooks.triggers import trigger_install, trigger_remove
+
+
+def install(apps, schema_editor):
+    trigger_install(schema_editor)
+
+
+def remove(apps, schema_editor):
+    trigger_remove(schema_editor)
+
+
 
 class Migration(migrations.Migration):
 
@@ -12,7 +23,10 @@ class Migration(migrations.Migration):
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
+    # SQLite rebuilds the table to alter it, which a trigger naming the table forbids: the
+    # trigger is dropped around the change.
     operations = [
+        migrations.RunPython(remove, install),
         migrations.AlterField(
             model_name='webhookdelivery',
             name='account',
@@ -28,4 +42,5 @@ class Migration(migrations.Migration):
             name='webhook_id',
             field=models.CharField(max_length=64),
         ),
+        migrations.RunPython(install, remove),
     ]
