@@ -19,6 +19,13 @@ def _clear_cache() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
+def _no_webhook_kick(settings) -> None:
+    """No background webhook runs behind a test's back (tests/webhooks/test_kick.py turns the
+    after-commit kick on where it is under test)."""
+    settings.MAILPASS_WEBHOOK_KICK = False
+
+
+@pytest.fixture(autouse=True)
 def _close_kept_smtp_connections() -> Iterator[None]:
     """Single sends keep SMTP connections per thread; none outlives its test."""
     yield

@@ -11,12 +11,6 @@ from webhooks.models import WebhookEndpoint
 from webhooks.signing import secret_generate
 
 
-@pytest.fixture(autouse=True)
-def _no_background_kick(settings) -> None:
-    """Deliveries run where a test says (the kick's background thread is tested on its own)."""
-    settings.MAILPASS_WEBHOOK_KICK = False
-
-
 @pytest.fixture
 def allow_private(settings) -> None:
     """The receivers listen on loopback."""

@@ -25,6 +25,7 @@ def _kick_idle(timeout: float = 15.0) -> bool:
 
 @pytest.fixture
 def kick_on(settings):
+    assert _kick_idle()
     settings.MAILPASS_WEBHOOK_KICK = True
     delivery._kick_state["last"] = 0.0
     accounts_with_endpoints_forget()
