@@ -445,6 +445,12 @@ _kick_lock = threading.Lock()
 _kick_state = {"last": 0.0, "busy": False}
 
 
+def _kick_publish() -> None:
+    from webhooks.tasks import webhooks_deliver_task
+
+    webhooks_deliver_task.apply_async(retry=False)
+
+
 def _kick_work() -> None:
     try:
         if settings.CELERY_TASK_ALWAYS_EAGER:
@@ -454,9 +460,7 @@ def _kick_work() -> None:
             finally:
                 connection.close()
         else:
-            from webhooks.tasks import webhooks_deliver_task
-
-            webhooks_deliver_task.apply_async(retry=False)
+            _kick_publish()
     except Exception:
         logger.warning("webhook kick failed; the periodic run will deliver", exc_info=True)
     finally:

@@ -182,7 +182,7 @@ def _kick_until(broker: str, condition, timeout: float) -> bool:
     """Send webhooks.deliver to the broker every 2 s (what beat does) until ``condition``."""
     from celery import Celery
 
-    client = Celery("kick", broker=broker)
+    client = Celery("kick", broker=broker, set_as_current=False)
     deadline = time.monotonic() + timeout
     try:
         while time.monotonic() < deadline:
@@ -234,7 +234,13 @@ def test_events_written_while_redis_is_down_wait_in_the_database_and_go_out_when
         message = MessageFactory(account=alice)
         MessageEvent.objects.create(message=message, event_type=EventType.SENT)
         assert _kick_until(broker, lambda: len(receiver.received) == 1, timeout=60)
+        import redis
 
+        queue = redis.Redis(port=port)
+        assert _wait_until(lambda: queue.llen("webhooks") == 0, timeout=30)
+        time.sleep(2)  # kicks the worker had already taken have run (and found nothing)
+
+        queue.close()
         redis_process.send_signal(signal.SIGKILL)
         redis_process.wait(timeout=10)
         for event_type in (EventType.DELIVERED, EventType.OPEN, EventType.CLICK):

@@ -50,8 +50,6 @@ def test_a_broker_that_is_down_does_not_fail_or_hold_up_the_writer(
     alice, receiver, endpoint_factory, allow_private, kick_on, settings, monkeypatch
 ):
     settings.CELERY_TASK_ALWAYS_EAGER = False
-    from webhooks.tasks import webhooks_deliver_task
-
     release, publishes = threading.Event(), []
 
     def broker_down(*args, **kwargs):
@@ -60,7 +58,7 @@ def test_a_broker_that_is_down_does_not_fail_or_hold_up_the_writer(
         publishes.append("failed")
         raise ConnectionError("broker down")
 
-    monkeypatch.setattr(webhooks_deliver_task, "apply_async", broker_down)
+    monkeypatch.setattr(delivery, "_kick_publish", broker_down)
     endpoint_factory(account=alice, url=receiver.url)
     message = MessageFactory(account=alice)
 
