@@ -117,9 +117,21 @@ BODY_ERRORS = {
     ),
     415: _error("UNSUPPORTED_MEDIA_TYPE: the body is not application/json"),
     422: _error(
-        "NO_SMTP_PROVIDER: the account has no active default SMTP provider",
+        "NO_SMTP_PROVIDER: the account has no active default SMTP provider. "
+        "RECIPIENT_SUPPRESSED: the `to` address is on the account's suppression list "
+        "(details: to, reason, suppressed_at); nothing stored or sent",
         _error_example(
             422, "NO_SMTP_PROVIDER", "No default SMTP provider is configured for this account."
+        ),
+        _error_example(
+            422,
+            "RECIPIENT_SUPPRESSED",
+            "to: user@example.com is on the suppression list (hard_bounce).",
+            {
+                "to": "user@example.com",
+                "reason": "hard_bounce",
+                "suppressed_at": "2026-01-30T12:00:00Z",
+            },
         ),
     ),
 }
@@ -258,7 +270,10 @@ SEND_BATCH_SCHEMA = extend_schema(
         **BODY_ERRORS,
         **COMMON_ERRORS,
         400: _error("VALIDATION_ERROR of the whole request (a bad item fails alone, in 200)"),
-        422: _error("NO_SMTP_PROVIDER: nothing is queued"),
+        422: _error(
+            "NO_SMTP_PROVIDER: nothing is queued (an item whose `to` is suppressed fails "
+            "alone with RECIPIENT_SUPPRESSED, in the 200 answer)"
+        ),
         429: _error("RATE_LIMITED: too many requests for this key"),
     },
 )
