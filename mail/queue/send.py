@@ -107,7 +107,6 @@ def _provider_send(run: SendRun, provider: SmtpProvider, entries: list[Claimed])
         smtp = run.connections[provider.pk] = provider_connection(provider)
     limited = provider.hourly_limit is not None or provider.daily_limit is not None
     for index, entry in enumerate(entries):
-        run.before_send()
         if limited:
             try:
                 with transaction.atomic():
@@ -140,9 +139,26 @@ def _provider_send(run: SendRun, provider: SmtpProvider, entries: list[Claimed])
                     run.add(outcome_of(rest, OutcomeKind.TEMPORARY, provider=provider, error=error))
                 return
         try:
-            delivery = delivery_send(
-                smtp, email_build(entry.message), envelope_from=verp_sender(entry.message.pk)
+            # Built before the wait for earlier results, so the two overlap.
+            email = email_build(entry.message)
+        except DeliveryError as exc:  # e.g. attachment content gone: the message's own fault
+            kind = OutcomeKind.PERMANENT if exc.permanent else OutcomeKind.TEMPORARY
+            run.add(outcome_of(entry, kind, provider=provider, error=exc.message))
+            continue
+        except Exception as exc:
+            logger.exception("building queued message %s failed", entry.message.message_id)
+            run.add(
+                outcome_of(
+                    entry,
+                    OutcomeKind.PERMANENT,
+                    provider=provider,
+                    error=f"internal error: {exc.__class__.__name__}",
+                )
             )
+            continue
+        run.before_send()
+        try:
+            delivery = delivery_send(smtp, email, envelope_from=verp_sender(entry.message.pk))
         except DeliveryError as exc:
             kind = OutcomeKind.PERMANENT if exc.permanent else OutcomeKind.TEMPORARY
             run.add(
