@@ -6,6 +6,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from tests.factories import api_key_for
+from tests.mail.conftest import child_env, enqueue, no_kick  # noqa: F401  (shared fixtures)
 from tests.webhooks.receiver import Receiver
 from webhooks.models import WebhookEndpoint
 from webhooks.signing import secret_generate

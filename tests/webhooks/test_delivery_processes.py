@@ -15,7 +15,7 @@ from django.db import connection
 
 from mail.models import EventType, MessageEvent
 from tests.factories import MessageFactory, UserFactory
-from tests.mail.conftest import MANAGE_PY, child_env  # noqa: F401  (the fixture)
+from tests.mail.conftest import MANAGE_PY
 from tests.smtp_server import free_port
 from webhooks.models import DeliveryStatus, WebhookDelivery
 
@@ -31,7 +31,7 @@ def _postgresql_only() -> None:
 
 
 @pytest.fixture
-def hooks_env(child_env) -> dict[str, str]:  # noqa: F811
+def hooks_env(child_env) -> dict[str, str]:
     return {
         **child_env,
         "MAILPASS_WEBHOOK_ALLOW_PRIVATE_NETWORKS": "true",
@@ -274,8 +274,15 @@ def _rss_kib(pid: int) -> int:
     return 0
 
 
-def test_10000_events_to_a_1s_endpoint_hold_up_neither_other_endpoints_nor_memory(
-    alice, receiver_factory, endpoint_factory, hooks_env
+def test_10000_events_to_a_1s_endpoint_hold_up_neither_sending_other_endpoints_nor_memory(
+    alice,
+    alice_provider,
+    smtp_server,
+    enqueue,
+    no_kick,
+    receiver_factory,
+    endpoint_factory,
+    hooks_env,
 ):
     slow, fast = receiver_factory(), receiver_factory()
     slow.behaviour.delay = 1.0
@@ -291,6 +298,16 @@ def test_10000_events_to_a_1s_endpoint_hold_up_neither_other_endpoints_nor_memor
         early_rss = _rss_kib(worker.pid)
         _events(bob, 200)  # arrives behind 10,000 slow deliveries
         fast_done = _wait_until(lambda: len(fast.received) == 200, timeout=60)
+        # Sending goes on meanwhile: a drain of 100 of alice's messages, each adding a
+        # message.sent delivery to the slow endpoint's backlog.
+        enqueue(provider=alice_provider, count=100)
+        drain = subprocess.run(
+            [sys.executable, MANAGE_PY, "process_mail_queue"],
+            env=hooks_env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         time.sleep(5)
         late_rss = _rss_kib(worker.pid)
     finally:
@@ -298,7 +315,9 @@ def test_10000_events_to_a_1s_endpoint_hold_up_neither_other_endpoints_nor_memor
         worker.wait()
 
     assert fast_done, len(fast.received)
+    assert drain.returncode == 0 and drain.stdout.startswith("sent=100"), drain
+    assert len(smtp_server.messages) == 100
     assert slow.max_in_flight <= 2  # the slow endpoint holds at most its bound of threads
     assert late_rss - early_rss < 20 * 1024, (early_rss, late_rss)
     pending = WebhookDelivery.objects.filter(endpoint__account=alice, status="pending").count()
-    assert pending > 9_900  # still waiting, in the database
+    assert pending > 9_900  # still waiting, in the database (sent events included)
