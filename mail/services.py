@@ -225,7 +225,9 @@ def message_send(
         raise NoSmtpProvider()
     send_at = data.get("send_at")
     if send_at is not None and send_at > timezone.now():
-        return _message_schedule(account=account, provider=provider, data=data, is_test=is_test)
+        return _message_schedule(
+            account=account, provider=provider, data=data, is_test=is_test, on_stored=on_stored
+        )
     message = message_prepare(account=account, provider=provider, data=data, is_test=is_test)
     # Before anything is stored or a send-limit slot taken (API.md s.15): a suppressed "to"
     # is a 422, suppressed cc/bcc are dropped and listed in message.suppressed.
@@ -289,7 +291,12 @@ def message_send(
 
 
 def _message_schedule(
-    *, account: AbstractBaseUser, provider: SmtpProvider, data: dict[str, Any], is_test: bool
+    *,
+    account: AbstractBaseUser,
+    provider: SmtpProvider,
+    data: dict[str, Any],
+    is_test: bool,
+    on_stored: Callable[[Message], None] | None = None,
 ) -> SendResult:
     """A /send with a future ``send_at`` (API.md s.14): validated, rendered and checked now,
     stored ``scheduled`` as a queue item due at ``send_at``; send limits count when it goes."""
@@ -305,7 +312,10 @@ def _message_schedule(
     (entry,) = messages_screen(account_id=account.pk, messages=[message])
     if entry is not None:
         raise recipient_suppressed(to=message.to_email, entry=entry)
-    queue_enqueue(messages=[message], provider=provider)
+    with transaction.atomic():
+        queue_enqueue(messages=[message], provider=provider)
+        if on_stored is not None:
+            on_stored(message)  # the Idempotency-Key binds to the row it stored
     return SendResult(message=message)
 
 

@@ -176,3 +176,30 @@ def test_a_test_key_schedules_too_and_is_marked_sent_without_smtp(
     queue_drain()
     assert Message.objects.get().status == "sent"
     assert smtp_server.messages == []
+
+
+def test_an_idempotent_scheduled_send_is_stored_once_and_replayed(alice_client, alice_provider):
+    body = {
+        "to": "user@example.com",
+        "subject": "Reminder",
+        "text": "t",
+        "send_at": iso(timezone.now() + datetime.timedelta(hours=1)),
+    }
+    first, second = (
+        alice_client.post("/api/v1/mail/send", body, format="json", HTTP_IDEMPOTENCY_KEY="k1")
+        for _ in range(2)
+    )
+    assert first.status_code == second.status_code == 200
+    assert first.json() == second.json()
+    assert first.json()["data"]["status"] == "scheduled"
+    assert Message.objects.count() == 1
+
+
+def test_a_suppressed_to_is_refused_when_scheduling(alice, alice_client, alice_provider):
+    from suppressions.services import suppression_add
+
+    suppression_add(account=alice, email="user@example.com", reason="manual")
+    response = send(alice_client, send_at=iso(timezone.now() + datetime.timedelta(hours=1)))
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "RECIPIENT_SUPPRESSED"
+    assert not Message.objects.exists()
