@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 
 import pytest
 import redis
@@ -110,7 +111,8 @@ def test_a_real_celery_worker_sends_a_queued_batch_when_kicked(
         if os.environ.get("MAILPASS_TEST_REQUIRE_SERVICES") == "1":
             raise
         pytest.skip("no Redis on 127.0.0.1:6379 for a real Celery broker")
-    broker.flushdb()
+    # A queue of its own: other test runs may share this Redis database and its workers.
+    queue = f"mailpass-test-{uuid.uuid4().hex[:12]}"
     messages = enqueue(provider=alice_provider, count=20)
     worker = subprocess.Popen(
         [
@@ -124,6 +126,7 @@ def test_a_real_celery_worker_sends_a_queued_batch_when_kicked(
             "--without-mingle",
             "--without-gossip",
             "--loglevel=INFO",
+            f"--queues={queue}",
         ],
         cwd=os.path.dirname(MANAGE_PY),
         env={**child_env, "CELERY_BROKER_URL": CELERY_TEST_BROKER, "CELERY_TASK_ALWAYS_EAGER": "0"},
@@ -133,7 +136,7 @@ def test_a_real_celery_worker_sends_a_queued_batch_when_kicked(
     )
     try:
         kicker = Celery("kick", broker=CELERY_TEST_BROKER)
-        kicker.send_task("mail.queue_drain", kwargs={"limit": None})
+        kicker.send_task("mail.queue_drain", kwargs={"limit": None}, queue=queue)
         sent = _wait_until(lambda: Message.objects.filter(status="sent").count() == 20, timeout=60)
     finally:
         worker.send_signal(signal.SIGTERM)
@@ -143,7 +146,7 @@ def test_a_real_celery_worker_sends_a_queued_batch_when_kicked(
             worker.kill()
             log, _ = worker.communicate()
         kicker.close()
-        broker.flushdb()
+        broker.delete(queue)
 
     assert sent, log[-3000:]
     assert sorted(_arrivals(smtp_server)) == sorted(m.message_id for m in messages)
