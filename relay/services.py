@@ -8,7 +8,6 @@ next step needs; refusals are ``RelayRefusal`` carrying their reply line.
 import logging
 from dataclasses import dataclass
 
-from django.apps import apps
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Exists, OuterRef
 
@@ -16,7 +15,6 @@ from accounts.models import PERMISSION_MAIL, ApiKey
 from accounts.services import api_key_authenticate
 from accounts.throttling import api_key_rate_count
 from mail.attachments import attachments_accept
-from mail.models import Message
 from mail.queue import BatchItem, batch_enqueue
 from mail.serializers import MessageInputSerializer
 from mailpass.api import validation_error_body
@@ -160,67 +158,19 @@ def relay_items_enqueue(
     """DATA, second half: queue prepared messages of one account, like one batch request.
 
     Several connections' messages that are ready at the same moment go in one call (one
-    transaction, one drain kick). Returns each message's final reply, in order: ``250 2.0.0
+    transaction, one drain kick, one suppression-list query: ``batch_enqueue`` fails an item
+    whose ``to`` is suppressed with RECIPIENT_SUPPRESSED, answered ``550 5.1.1``, and drops
+    suppressed cc/bcc). Returns each message's final reply, in order: ``250 2.0.0
     queued as <id>``, or the refusal of that item alone. ``RelayRefusal`` (451 4.3.0) when the
     account lost its default provider since MAIL refuses them all.
     """
     for index, item in enumerate(items):
         item.index = index
-    dropped = _suppressions_apply(account_id=account.pk, items=items)
     try:
         done = batch_enqueue(account=account, items=items, is_test=is_test)
     except NoSmtpProvider:
         raise RelayRefusal(REPLY_NO_PROVIDER) from None
-    for item in done:
-        if item.error is None and dropped.get(item.index):
-            Message.objects.filter(message_id=item.message_id).update(
-                suppressed=dropped[item.index]
-            )
     return [_final_reply(item) for item in done]
-
-
-def _suppressions_apply(*, account_id: int, items: list[BatchItem]) -> dict[int, list[str]]:
-    """The suppression list (API.md s.15) for prepared messages, in one query for all.
-
-    An item whose ``to`` is on the list fails with ``RECIPIENT_SUPPRESSED`` (not queued);
-    suppressed cc/bcc addresses are removed from the others. Returns, per item index, the
-    addresses removed (they are written to the message's ``suppressed``).
-    """
-    if not apps.is_installed("suppressions"):
-        return {}
-    from suppressions.selectors import suppressed_addresses
-
-    addresses = [
-        address
-        for item in items
-        if item.error is None
-        for address in [item.data["to"], *item.data.get("cc", []), *item.data.get("bcc", [])]
-    ]
-    found = suppressed_addresses(account_id=account_id, emails=addresses)
-    dropped: dict[int, list[str]] = {}
-    if not found:
-        return dropped
-    for item in items:
-        if item.error is not None:
-            continue
-        to = item.data["to"]
-        entry = found.get(to.lower())
-        if entry is not None:
-            item.error = {
-                "code": "RECIPIENT_SUPPRESSED",
-                "message": f"to: {to} is on the suppression list ({entry.reason}).",
-                "details": {"to": to, "reason": entry.reason},
-            }
-            continue
-        for name in ("cc", "bcc"):
-            kept = []
-            for address in item.data.get(name, []):
-                if address.lower() in found:
-                    dropped.setdefault(item.index, []).append(address)
-                else:
-                    kept.append(address)
-            item.data[name] = kept
-    return dropped
 
 
 def _final_reply(item: BatchItem) -> str:

@@ -4,22 +4,15 @@ after DATA with 550 5.1.1; suppressed cc/bcc are dropped and the rest is queued.
 import smtplib
 
 import pytest
-from django.apps import apps
 
 from mail.models import Message
+from suppressions.services import suppression_add
 from tests.relay.conftest import simple_message
 
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        not apps.is_installed("suppressions"), reason="the suppression list is not built yet"
-    ),
-]
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _suppress(account, email: str) -> None:
-    from suppressions.services import suppression_add
-
     suppression_add(account=account, email=email, reason="manual")
 
 
