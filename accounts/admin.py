@@ -11,6 +11,7 @@ from django.http import HttpRequest
 
 from accounts.models import KNOWN_PERMISSIONS, PERMISSION_MAIL, AccountSettings, ApiKey
 from accounts.services import api_key_create, api_key_revoke
+from mailpass.admin_tenancy import AccountScopedAdmin, is_operator
 
 _ADD_FIELDS = ("account", "name", "permissions", "test_mode")
 _CHANGE_FIELDS = (
@@ -61,7 +62,9 @@ class RevokedFilter(admin.SimpleListFilter):
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
+class ApiKeyAdmin(AccountScopedAdmin):
+    """Owners mint keys only for themselves: their form's account is fixed to them."""
+
     list_display = (
         "display",
         "account",
@@ -100,8 +103,9 @@ class ApiKeyAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: ApiKey, form, change: bool) -> None:
         if change:
             return  # every stored field is read-only
+        account = form.cleaned_data["account"] if is_operator(request) else request.user
         created = api_key_create(
-            account=form.cleaned_data["account"],
+            account=account,
             name=form.cleaned_data["name"],
             permissions=form.cleaned_data["permissions"],
             is_test=form.cleaned_data["test_mode"],
@@ -125,7 +129,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
 
 @admin.register(AccountSettings)
-class AccountSettingsAdmin(admin.ModelAdmin):
+class AccountSettingsAdmin(AccountScopedAdmin):
     """Per-account defaults of the mail API (tracking); no row means both are on."""
 
     list_display = ("account", "track_opens", "track_clicks")

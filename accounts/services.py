@@ -6,10 +6,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import AbstractBaseUser, Group
+from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import KEY_PREFIX_LIVE, KEY_PREFIX_TEST, PERMISSION_MAIL, ApiKey
+from mailpass.admin_tenancy import OWNER_GROUP
 
 # Distinct visible prefix length: "mp_live_" plus 4 random characters.
 DISPLAY_PREFIX_LENGTH = 12
@@ -95,4 +97,23 @@ def account_get_or_create(*, username: str, create: bool):
     user = user_model.objects.filter(username=username).first()
     if user is None and create:
         user = user_model.objects.create_user(username=username)
+    return user
+
+
+class AccountExists(Exception):
+    """``account_create`` was given a username that is taken."""
+
+
+def account_create(*, username: str, email: str = "", password: str | None = None):
+    """A new account owner (API.md section 20): a staff user, not a superuser, in the group
+    ``account owners``. Without a password the user cannot log in until one is set."""
+    user_model = get_user_model()
+    with transaction.atomic():
+        if user_model.objects.filter(username=username).exists():
+            raise AccountExists(username)
+        user = user_model.objects.create_user(
+            username=username, email=email, password=password, is_staff=True
+        )
+        group, _ = Group.objects.get_or_create(name=OWNER_GROUP)
+        user.groups.add(group)
     return user

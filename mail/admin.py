@@ -10,6 +10,7 @@ from mail.identifiers import message_id_normalize
 from mail.models import Message, MessageEvent, QueueItem
 from mail.queue import queue_requeue
 from mail.selectors import message_filter_by_tag, message_status_counts, message_tags_recent
+from mailpass.admin_tenancy import AccountScopedAdmin, AccountScopedTabularInline, is_operator
 
 # Bodies are shown as source, escaped and cut: the admin page must stay light and must never
 # run a sender's html (scripts, tracking pixels) in the operator's browser.
@@ -37,7 +38,8 @@ class MessageTagListFilter(admin.SimpleListFilter):
     parameter_name = "tag"
 
     def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
-        return [(tag, tag) for tag in message_tags_recent()]
+        account_id = None if is_operator(request) else request.user.pk
+        return [(tag, tag) for tag in message_tags_recent(account_id=account_id)]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Message]) -> QuerySet[Message]:
         tag = self.value()
@@ -46,7 +48,7 @@ class MessageTagListFilter(admin.SimpleListFilter):
         return message_filter_by_tag(queryset=queryset, tag=tag)
 
 
-class MessageEventInline(admin.TabularInline):
+class MessageEventInline(AccountScopedTabularInline):
     """Lifecycle and tracking events, oldest first; read-only."""
 
     model = MessageEvent
@@ -67,7 +69,7 @@ class MessageEventInline(admin.TabularInline):
 
 
 @admin.register(Message)
-class MessageAdmin(admin.ModelAdmin):
+class MessageAdmin(AccountScopedAdmin):
     """The message log: every message with its events; read-only, the log is not edited.
 
     The list shows counts per status (following the active filters) above the results.
@@ -200,7 +202,7 @@ class MessageAdmin(admin.ModelAdmin):
 
 
 @admin.register(QueueItem)
-class QueueItemAdmin(admin.ModelAdmin):
+class QueueItemAdmin(AccountScopedAdmin):
     """The queue: what waits, what is being sent, what failed; failed items can be requeued."""
 
     list_display = (
@@ -248,7 +250,9 @@ class QueueItemAdmin(admin.ModelAdmin):
     def short_error(self, item: QueueItem) -> str:
         return item.last_error[:80]
 
-    @admin.action(description="Requeue selected failed items (attempts reset)")
+    @admin.action(
+        description="Requeue selected failed items (attempts reset)", permissions=["change"]
+    )
     def requeue(self, request: HttpRequest, queryset: QuerySet[QueueItem]) -> None:
         count = queue_requeue(item_ids=queryset.values_list("pk", flat=True))
         skipped = queryset.count() - count

@@ -113,12 +113,16 @@ def message_status_counts(*, queryset: QuerySet[Message]) -> list[StatusCount]:
     ]
 
 
-def message_tags_recent(*, limit: int = TAG_CHOICES_LIMIT) -> list[str]:
-    """The distinct tags of the most recent messages, sorted."""
+def message_tags_recent(
+    *, account_id: int | None = None, limit: int = TAG_CHOICES_LIMIT
+) -> list[str]:
+    """The distinct tags of the most recent messages (of one account when given), sorted."""
     table = connection.ops.quote_name(Message._meta.db_table)
     tags = connection.ops.quote_name(Message._meta.get_field("tags").column)
     created = connection.ops.quote_name(Message._meta.get_field("created_at").column)
-    recent = f"SELECT {tags} AS tags FROM {table} ORDER BY {created} DESC LIMIT %s"
+    account = connection.ops.quote_name(Message._meta.get_field("account").column)
+    where = f"WHERE {account} = %s " if account_id is not None else ""
+    recent = f"SELECT {tags} AS tags FROM {table} {where}ORDER BY {created} DESC LIMIT %s"
     if connection.vendor == "postgresql":
         sql = (
             f"SELECT DISTINCT jsonb_array_elements_text(recent.tags) AS tag "
@@ -134,7 +138,8 @@ def message_tags_recent(*, limit: int = TAG_CHOICES_LIMIT) -> list[str]:
     else:
         return []
     with connection.cursor() as cursor:
-        cursor.execute(sql, [TAG_CHOICES_SCAN, limit])
+        params = [account_id] if account_id is not None else []
+        cursor.execute(sql, [*params, TAG_CHOICES_SCAN, limit])
         return [row[0] for row in cursor.fetchall() if isinstance(row[0], str)]
 
 

@@ -17,6 +17,7 @@ from django.utils.html import format_html
 
 from feedback.keys import webhook_key_problem
 from feedback.selectors import WEBHOOK_INSTRUCTIONS, provider_webhook_url
+from mailpass.admin_tenancy import AccountScopedAdmin
 from providers.models import FEEDBACK_KINDS, SmtpProvider
 from providers.presets import RELAY_PRESETS
 from providers.services import (
@@ -159,7 +160,7 @@ class SendTestEmailForm(forms.Form):
 
 
 @admin.register(SmtpProvider)
-class SmtpProviderAdmin(admin.ModelAdmin):
+class SmtpProviderAdmin(AccountScopedAdmin):
     form = SmtpProviderForm
     list_display = (
         "name",
@@ -208,7 +209,9 @@ class SmtpProviderAdmin(admin.ModelAdmin):
         if wants_default and not was_default:
             provider_make_default(provider=obj)
 
-    @admin.action(description="Make the selected provider its account's default")
+    @admin.action(
+        description="Make the selected provider its account's default", permissions=["change"]
+    )
     def make_default(self, request: HttpRequest, queryset: QuerySet[SmtpProvider]) -> None:
         if queryset.count() != 1:
             self.message_user(request, "Select exactly one provider.", messages.ERROR)
@@ -220,7 +223,7 @@ class SmtpProviderAdmin(admin.ModelAdmin):
             messages.SUCCESS,
         )
 
-    @admin.action(description="Test connection (connect, TLS, AUTH, QUIT)")
+    @admin.action(description="Test connection (connect, TLS, AUTH, QUIT)", permissions=["change"])
     def test_connection(self, request: HttpRequest, queryset: QuerySet[SmtpProvider]) -> None:
         for provider in queryset:
             check = provider_test_connection(provider=provider)
@@ -233,7 +236,7 @@ class SmtpProviderAdmin(admin.ModelAdmin):
                     request, f"{provider.name}: connection failed: {check.error}", messages.ERROR
                 )
 
-    @admin.action(description="Send a test email")
+    @admin.action(description="Send a test email", permissions=["change"])
     def send_test_email(self, request: HttpRequest, queryset: QuerySet[SmtpProvider]):
         if queryset.count() != 1:
             self.message_user(request, "Select exactly one provider.", messages.ERROR)
