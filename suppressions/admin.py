@@ -9,6 +9,7 @@ from django.core.validators import validate_email
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from mailpass.admin_tenancy import AccountScopedAdmin
 from suppressions.models import Suppression
 from suppressions.selectors import email_normalize
 
@@ -40,7 +41,7 @@ class SuppressionForm(forms.ModelForm):
 
 
 @admin.register(Suppression)
-class SuppressionAdmin(admin.ModelAdmin):
+class SuppressionAdmin(AccountScopedAdmin):
     form = SuppressionForm
     list_display = ("email", "reason", "account", "message_link", "created_at")
     list_filter = ("reason",)

@@ -10,6 +10,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from mailpass.admin_tenancy import AccountScopedAdmin
 from mailpass.errors import ValidationFailed
 from templating.fields import MAX_VARIABLES_BYTES
 from templating.models import Template
@@ -58,7 +59,7 @@ class PreviewForm(forms.Form):
 
 
 @admin.register(Template)
-class TemplateAdmin(admin.ModelAdmin):
+class TemplateAdmin(AccountScopedAdmin):
     form = TemplateForm
     list_display = ("name", "account", "subject", "updated_at", "preview_link")
     list_select_related = ("account",)
