@@ -316,8 +316,12 @@ def _event_insert_sql() -> str:
         for name in ("event_type", "ip_address", "user_agent", "url", "detail", "created_at")
     ]
     columns = [MessageEvent._meta.get_field("message").column] + [f.column for f in event_fields]
-    # Typed placeholders: a NULL in a SELECT list is otherwise "text" to PostgreSQL.
-    values = [f"CAST(%s AS {f.db_type(connection)})" for f in event_fields]
+    # Typed placeholders: a NULL in a SELECT list is otherwise "text" to PostgreSQL. Only
+    # there: SQLite reads CAST('2026-...' AS datetime) as NUMERIC, the number 2026.
+    if connection.vendor == "postgresql":
+        values = [f"CAST(%s AS {f.db_type(connection)})" for f in event_fields]
+    else:
+        values = ["%s" for _ in event_fields]
     message_pk = quote(Message._meta.pk.column)
     return (
         f"INSERT INTO {quote(MessageEvent._meta.db_table)} "
