@@ -48,12 +48,21 @@ class SendRun(Protocol):
 
 def chunk_send(run: SendRun, claimed: list[Claimed]) -> None:
     groups: dict[tuple[int, int | None], list[Claimed]] = {}
+    tests: dict[int, list[Claimed]] = {}
     for entry in claimed:
         if entry.message.is_test:
-            # Test keys (API.md s.7): stored and marked sent, never SMTP, never a limit slot.
-            run.add(outcome_of(entry, OutcomeKind.SENT, detail=TEST_KEY_EVENT_DETAIL))
+            tests.setdefault(entry.item.account_id, []).append(entry)
             continue
         groups.setdefault((entry.item.account_id, entry.item.provider_id), []).append(entry)
+    for account_pk, entries in tests.items():
+        # Test keys (API.md s.7): stored and marked sent, never SMTP, never a limit slot;
+        # answered like live keys, so the suppression list applies to them too.
+        suppressed = entries_suppressed(account_id=account_pk, entries=entries)
+        for entry in entries:
+            if entry.item.pk in suppressed:
+                run.add(outcome_of(entry, OutcomeKind.SUPPRESSED, detail=suppressed[entry.item.pk]))
+            else:
+                run.add(outcome_of(entry, OutcomeKind.SENT, detail=TEST_KEY_EVENT_DETAIL))
     providers = SmtpProvider.objects.in_bulk({pk for _, pk in groups if pk is not None})
     for (account_pk, provider_pk), entries in groups.items():
         provider = providers.get(provider_pk)

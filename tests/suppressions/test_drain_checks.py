@@ -136,3 +136,13 @@ def test_a_queued_message_of_a_test_key_never_adds_to_the_list(
     queue(alice_provider, "gone@example.com", is_test=True)
     queue_drain()
     assert not Suppression.objects.exists()
+
+
+def test_a_queued_test_key_message_to_a_suppressed_address_ends_suppressed(
+    alice_provider, alice, no_kick
+):
+    message = queue(alice_provider, "gone@example.com", is_test=True)
+    suppression_add(account=alice, email="gone@example.com", reason="manual")
+    assert queue_drain().suppressed == 1
+    message.refresh_from_db()
+    assert message.status == MessageStatus.SUPPRESSED
