@@ -308,17 +308,30 @@ def _derived_encryption_key(secret: str) -> str:
     return base64.urlsafe_b64encode(digest).decode()
 
 
-MAILPASS_ENCRYPTION_KEY = env.str("MAILPASS_ENCRYPTION_KEY", default="") or _derived_encryption_key(
-    SECRET_KEY
+# Old SECRET_KEYs, newest first (comma-separated): tracking links signed with one still work.
+SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])
+
+# Comma-separated Fernet keys: the first encrypts, every one decrypts (rotation: put the new key
+# first, run `manage.py rotate_encryption_key`, then drop the old one). Unset: derived from
+# SECRET_KEY, and from each SECRET_KEY_FALLBACKS entry so that a rotated SECRET_KEY still reads
+# what its predecessor encrypted.
+MAILPASS_ENCRYPTION_KEY = env.str("MAILPASS_ENCRYPTION_KEY", default="") or ",".join(
+    _derived_encryption_key(secret) for secret in [SECRET_KEY, *SECRET_KEY_FALLBACKS]
 )
+MAILPASS_ENCRYPTION_KEYS = [
+    key.strip() for key in MAILPASS_ENCRYPTION_KEY.split(",") if key.strip()
+]
 try:
-    if len(base64.urlsafe_b64decode(MAILPASS_ENCRYPTION_KEY.encode())) != 32:
+    if not MAILPASS_ENCRYPTION_KEYS:
         raise ValueError
+    for _key in MAILPASS_ENCRYPTION_KEYS:
+        if len(base64.urlsafe_b64decode(_key.encode())) != 32:
+            raise ValueError
 except ValueError as exc:
     raise ImproperlyConfigured(
-        "MAILPASS_ENCRYPTION_KEY must be a Fernet key (32 url-safe base64-encoded bytes); "
-        'make one with: python -c "from cryptography.fernet import Fernet; '
-        'print(Fernet.generate_key().decode())"'
+        "MAILPASS_ENCRYPTION_KEY must be one or more comma-separated Fernet keys (32 url-safe "
+        'base64-encoded bytes each); make one with: python -c "from cryptography.fernet import '
+        'Fernet; print(Fernet.generate_key().decode())"'
     ) from exc
 
 # Data uploads: the API body limit (413 PAYLOAD_TOO_LARGE) and Django's own guard agree.
