@@ -1,12 +1,12 @@
 """The suppression list in the admin (API.md s.15): search, filter by reason, add, remove.
 
-Account owners see and change only their own account's entries (API.md s.10).
+Account owners see, add and remove only their own account's entries (API.md s.10): the
+scoping is ``AccountScopedAdmin``'s; an entry is never edited (remove it and add it again).
 """
 
 from django import forms
 from django.contrib import admin
 from django.core.validators import validate_email
-from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from mailpass.admin_tenancy import AccountScopedAdmin
@@ -62,12 +62,6 @@ class SuppressionAdmin(AccountScopedAdmin):
         # "contains" no better, but the case is right).
         return super().get_search_results(request, queryset, email_normalize(search_term))
 
-    def get_queryset(self, request: HttpRequest) -> QuerySet[Suppression]:
-        queryset = super().get_queryset(request)
-        if request.user.is_superuser:
-            return queryset
-        return queryset.filter(account=request.user.pk)
-
     def get_fields(self, request: HttpRequest, obj: Suppression | None = None):
         fields = ["email", "reason", "detail", "message", "created_at"]
         if request.user.is_superuser:
@@ -86,13 +80,5 @@ class SuppressionAdmin(AccountScopedAdmin):
         return form
 
     def save_model(self, request, obj: Suppression, form, change: bool) -> None:
-        if not request.user.is_superuser:
-            obj.account = request.user  # owners add to their own list only
         obj.email = email_normalize(obj.email)
-        super().save_model(request, obj, form, change)
-
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        formfield = super().formfield_for_foreignkey(db_field, request, **kwargs)
-        if db_field.name == "message" and not request.user.is_superuser:
-            formfield.queryset = formfield.queryset.filter(account=request.user.pk)
-        return formfield
+        super().save_model(request, obj, form, change)  # an owner's entry is theirs

@@ -68,3 +68,16 @@ def test_an_owner_sees_adds_and_removes_only_her_own_entries(owner_client, alice
 def test_a_stranger_without_staff_rights_sees_nothing(client):
     client.force_login(UserFactory(username="eve"))
     assert client.get(LIST).status_code == 302  # to the login page
+
+
+def test_the_account_owners_group_may_view_add_and_remove_entries():
+    from django.contrib.auth.models import Group
+
+    from mailpass.admin_tenancy import OWNER_GROUP
+
+    granted = set(
+        Group.objects.get(name=OWNER_GROUP)
+        .permissions.filter(content_type__app_label="suppressions")
+        .values_list("codename", flat=True)
+    )
+    assert granted == {"view_suppression", "add_suppression", "delete_suppression"}
