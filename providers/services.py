@@ -14,6 +14,7 @@ from django.db import transaction
 from django.utils.functional import cached_property
 
 from feedback.keys import webhook_key_problem
+from mail.identifiers import message_id_generate
 from providers.crypto import SecretDecryptionError, secret_decrypt
 from providers.models import Security, SmtpProvider
 from providers.presets import RELAY_PRESETS
@@ -234,6 +235,8 @@ def provider_send_test_email(*, provider: SmtpProvider, to_email: str) -> Connec
         from_email=from_email,
         to=[to_email],
         connection=connection,
+        # Our Message-ID, as on every message MailPass sends (Django's names the local host).
+        headers={"Message-ID": message_id_generate()},
     )
     try:
         message.send()

@@ -26,6 +26,14 @@ def _answers(host: str, port: int) -> bool:
 
 
 def _select() -> list[str]:
+    if os.environ.get("MAILPASS_TEST_EMBEDDED") == "1":
+        # The embedded default, whatever answers: SQLite and local memory (PostgreSQL-only
+        # proofs skip, naming why).
+        os.environ["DATABASE_URL"] = "sqlite:///" + os.path.join(
+            tempfile.mkdtemp(prefix="mailpass-test-db-"), "test.db"
+        )
+        os.environ["CACHE_URL"] = "locmemcache://"
+        os.environ["MAILPASS_TEST_REQUIRE_SERVICES"] = "0"
     required = os.environ.get("MAILPASS_TEST_REQUIRE_SERVICES") == "1"
     missing = []
     if not os.environ.get("DATABASE_URL"):

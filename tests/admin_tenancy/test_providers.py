@@ -156,3 +156,12 @@ def test_the_provider_filter_choices_of_an_owner_are_their_own(alice_admin, alic
     ]
     assert f"alice-relay (127.0.0.1:{alices.provider.port})" in choices
     assert not any("bob-relay" in str(choice) for choice in choices)
+
+
+def test_the_admins_test_email_carries_a_mailpass_message_id(alice_admin, alices, smtp_server):
+    run_action(
+        alice_admin, LIST, "send_test_email", alices.provider, apply="1", to_email="a@example.com"
+    )
+
+    [received] = smtp_server.messages
+    assert received.message_id.endswith("@mailpass.im>")

@@ -48,3 +48,21 @@ def test_a_revoked_quickstart_key_is_replaced():
     ApiKey.objects.update(revoked_at="2026-01-01T00:00:00Z")
     second_key = KEY.search(quickstart()).group()
     assert second_key != first_key
+
+
+@pytest.mark.django_db
+def test_a_later_run_with_another_sink_port_moves_the_demo_provider_there():
+    quickstart()
+    out = StringIO()
+    call_command("quickstart", "--setup-only", "--sink-port", "1036", stdout=out)
+
+    provider = SmtpProvider.objects.get(account__username="demo")
+    assert provider.port == 1036
+    assert "(127.0.0.1:1036)" in out.getvalue()
+
+
+@pytest.mark.django_db
+def test_the_banner_commands_run_in_the_virtualenv():
+    output = quickstart()
+    assert ".venv/bin/python manage.py createsuperuser" in output
+    assert " python manage.py" not in output.replace(".venv/bin/python manage.py", "")

@@ -45,12 +45,12 @@ class Command(BaseCommand):
             '    -d \'{"to": "user@example.com", "subject": "Hello", '
             '"html": "<p>Hello World</p>"}\'\n\n'
             f"The admin is at {base_url}/admin/ (create a login with: "
-            "python manage.py createsuperuser), the API docs at "
+            ".venv/bin/python manage.py createsuperuser), the API docs at "
             f"{base_url}/api/docs/.\n"
-            f"More keys: python manage.py create_api_key {DEMO_USERNAME} (or USERNAME "
+            f"More keys: .venv/bin/python manage.py create_api_key {DEMO_USERNAME} (or USERNAME "
             "--create-user).\n"
             "A real SMTP provider: in the admin (SMTP providers > Add), or\n"
-            f"  SMTP_PASSWORD=... python manage.py add_smtp_provider {DEMO_USERNAME} --name Relay "
+            f"  SMTP_PASSWORD=... .venv/bin/python manage.py add_smtp_provider {DEMO_USERNAME} --name Relay "
             "--host smtp.example.com --port 587 --username USER --password-env SMTP_PASSWORD "
             "--from-email you@example.com --default\n"
         )
@@ -88,7 +88,7 @@ class Command(BaseCommand):
             return created.plain_key
         self.stdout.write(
             f"The user '{DEMO_USERNAME}' already has its quickstart key {existing.display} "
-            "(only shown when created). A new key: python manage.py create_api_key "
+            "(only shown when created). A new key: .venv/bin/python manage.py create_api_key "
             f"{DEMO_USERNAME}"
         )
         return "YOUR_API_KEY"
@@ -105,6 +105,10 @@ class Command(BaseCommand):
                 from_name="MailPass demo",
                 make_default=True,
             )
+        # A later run with another --sink-port moves the demo provider to it.
+        SmtpProvider.objects.filter(
+            account=account, name=SINK_PROVIDER_NAME, host="127.0.0.1"
+        ).exclude(port=sink_port).update(port=sink_port)
         default = SmtpProvider.objects.filter(account=account, is_default=True).first()
         if default is None:
             self.stdout.write(f"The user '{DEMO_USERNAME}' has no default SMTP provider.")
