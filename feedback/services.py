@@ -15,6 +15,7 @@ from django.utils import timezone
 from feedback.events import REASON_COMPLAINT, REASON_HARD_BOUNCE, FeedbackEvent
 from feedback.selectors import message_for_feedback, message_recipients
 from mail.models import EventType, Message, MessageEvent, MessageStatus
+from suppressions.services import suppression_add
 
 logger = logging.getLogger(__name__)
 
@@ -64,11 +65,6 @@ def feedback_record(*, message: Message, event: FeedbackEvent) -> bool:
 
 
 def _suppression_add(*, message: Message, event: FeedbackEvent) -> None:
-    try:
-        from suppressions.services import suppression_add
-    except ImportError:  # TEMPORARY until the suppressions app (its own branch) lands
-        logger.warning("suppression list not installed: %s not suppressed", event.recipient)
-        return
     suppression_add(
         account=message.account_id,
         email=event.recipient,

@@ -162,3 +162,22 @@ def test_with_a_bounce_domain_the_envelope_sender_is_the_verp_address(
     received = smtp_server.messages[0]
     assert received.mail_from == verp_sender(message.pk)
     assert received.parsed["From"].addresses[0].addr_spec == "support@yourdomain.com"
+
+
+def test_a_hard_bounce_suppresses_that_recipient_and_a_delay_does_not(bounce_server, message):
+    from suppressions.models import Suppression
+
+    address = verp_sender(message.pk)
+    deliver(
+        bounce_server,
+        address,
+        dsn_samples.exchange(message, address, recipient="cc@example.net", dsn_id="hard"),
+    )
+    deliver(
+        bounce_server,
+        address,
+        dsn_samples.exim_delayed(message, address, recipient="jane@example.com", dsn_id="soft"),
+    )
+    assert list(Suppression.objects.values_list("email", "reason")) == [
+        ("cc@example.net", "hard_bounce")
+    ]

@@ -6,6 +6,7 @@ import pytest
 from feedback.events import REASON_HARD_BOUNCE, FeedbackEvent
 from feedback.services import feedback_ingest, feedback_record
 from mail.models import EventType, MessageStatus
+from suppressions.models import Suppression
 from tests.factories import MessageFactory
 
 
@@ -106,19 +107,17 @@ def test_a_payload_with_nul_characters_is_stored_without_them(message):
 
 
 def test_a_hard_bounce_suppresses_that_recipient_only(message):
-    suppressions = pytest.importorskip("suppressions.models")
     feedback_record(
         message=message,
         event=event(EventType.BOUNCED, "cc@example.com", suppress=REASON_HARD_BOUNCE),
     )
-    entries = suppressions.Suppression.objects.filter(account=message.account)
+    entries = Suppression.objects.filter(account=message.account)
     assert [e.email for e in entries] == ["cc@example.com"]
 
 
 def test_a_test_message_never_feeds_the_suppression_list(alice):
-    suppressions = pytest.importorskip("suppressions.models")
     test_message = MessageFactory(account=alice, to_email="jane@example.com", is_test=True)
     feedback_record(
         message=test_message, event=event(EventType.BOUNCED, suppress=REASON_HARD_BOUNCE)
     )
-    assert not suppressions.Suppression.objects.exists()
+    assert not Suppression.objects.exists()

@@ -195,3 +195,15 @@ def test_a_legacy_form_post_is_400(feedback_url, mailgun_provider):
         {"Content-Type": "application/x-www-form-urlencoded"},
     )
     assert response.status_code == 400
+
+
+def test_a_permanent_failure_suppresses_and_a_temporary_one_does_not(
+    feedback_url, mailgun_provider
+):
+    from suppressions.models import Suppression
+
+    gone = sent_message(mailgun_provider, to_email="gone@example.com")
+    full = sent_message(mailgun_provider, to_email="full@example.com")
+    post(feedback_url(mailgun_provider), mg_event(gone, "failed", "permanent"))
+    post(feedback_url(mailgun_provider), mg_event(full, "failed", "temporary"))
+    assert list(Suppression.objects.values_list("email", flat=True)) == ["gone@example.com"]

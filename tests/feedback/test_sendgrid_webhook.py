@@ -8,6 +8,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from mail.models import MessageStatus
+from suppressions.models import Suppression
 from tests.factories import SmtpProviderFactory
 from tests.feedback.conftest import post, sent_message
 from tests.feedback.sendgrid_keys import sendgrid_public_key_b64, sendgrid_sign
@@ -90,7 +91,6 @@ def test_each_event_kind_is_recorded_as_section_16_maps_it(feedback_url, sendgri
 
 
 def test_a_hard_bounce_suppresses_and_a_block_does_not(feedback_url, sendgrid_provider):
-    suppressions = pytest.importorskip("suppressions.models")
     bounced = sent_message(sendgrid_provider, to_email="gone@example.com")
     blocked = sent_message(sendgrid_provider, to_email="blocked@example.com")
     signed_post(
@@ -100,7 +100,7 @@ def test_a_hard_bounce_suppresses_and_a_block_does_not(feedback_url, sendgrid_pr
             sg_event(blocked, "bounce", reason="550 5.7.1", type="blocked"),
         ],
     )
-    emails = set(suppressions.Suppression.objects.values_list("email", flat=True))
+    emails = set(Suppression.objects.values_list("email", flat=True))
     assert emails == {"gone@example.com"}
 
 

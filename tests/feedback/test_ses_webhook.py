@@ -292,3 +292,21 @@ def test_a_url_that_serves_no_certificate_is_refused(fake_sns, feedback_url, ses
         ses_delivery(message), SigningCertURL=f"{fake_sns.base_url}/not-a-certificate"
     )
     _refused(sns_post(feedback_url(ses_provider), notification), message)
+
+
+def test_a_permanent_bounce_and_a_complaint_feed_the_suppression_list(
+    fake_sns, feedback_url, ses_provider
+):
+    from suppressions.models import Suppression
+
+    bounced = sent_message(ses_provider, to_email="gone@example.com")
+    complained = sent_message(ses_provider, to_email="angry@example.com")
+    deferred = sent_message(ses_provider, to_email="busy@example.com")
+    url = feedback_url(ses_provider)
+    sns_post(url, fake_sns.notification(ses_bounce(bounced)))
+    sns_post(url, fake_sns.notification(ses_complaint(complained)))
+    sns_post(url, fake_sns.notification(ses_bounce(deferred, bounce_type="Transient")))
+    entries = dict(
+        Suppression.objects.filter(account=ses_provider.account).values_list("email", "reason")
+    )
+    assert entries == {"gone@example.com": "hard_bounce", "angry@example.com": "complaint"}
