@@ -39,6 +39,10 @@ def no_kick(monkeypatch) -> None:
 @pytest.fixture
 def child_env(settings) -> dict[str, str]:
     """Environment for a manage.py / celery child process using the test database."""
+    if connection.vendor != "postgresql":
+        pytest.skip(
+            "PostgreSQL-only proof: child processes cannot see SQLite's in-memory test database"
+        )
     db = connection.settings_dict
     env = dict(os.environ)
     env.update(
