@@ -13,7 +13,6 @@ NAVIGATION: tuple[tuple[str, str, str], ...] = (
     ("templating", "Template", "Templates"),
     ("suppressions", "Suppression", "Suppressions"),
     ("webhooks", "WebhookEndpoint", "Webhooks"),
-    ("webhooks", "Endpoint", "Webhooks"),
     ("accounts", "ApiKey", "API keys"),
     ("accounts", "AccountSettings", "Settings"),
 )

@@ -18,6 +18,7 @@ from mail.identifiers import message_id_generate
 from providers.crypto import SecretDecryptionError, secret_decrypt
 from providers.models import Security, SmtpProvider
 from providers.presets import RELAY_PRESETS
+from providers.signals import connection_checked
 
 
 class ProviderEmailBackend(EmailBackend):
@@ -146,8 +147,15 @@ def provider_test_connection(*, provider: SmtpProvider) -> ConnectionCheck:
     """Connect, negotiate TLS, log in and QUIT, reporting each step and the server's answer.
 
     The steps are those of ``EmailBackend.open()`` done one by one with the same backend's
-    settings (TLS context, timeout), so a failure names the step that failed.
+    settings (TLS context, timeout), so a failure names the step that failed. The result is
+    announced (``connection_checked``) so the dashboard can show the provider's last check.
     """
+    check = _connection_check(provider)
+    connection_checked.send(sender=SmtpProvider, provider=provider, check=check)
+    return check
+
+
+def _connection_check(provider: SmtpProvider) -> ConnectionCheck:
     backend = provider_connection(provider)
     try:
         backend.password_load()

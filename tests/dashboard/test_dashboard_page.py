@@ -132,3 +132,93 @@ def test_each_period_renders_its_buckets(superuser_client):
         html = superuser_client.get(f"/admin/?period={period}").content.decode()
         table = re.search(r"<tbody>(.*?)</tbody>", html, flags=re.DOTALL).group(1)
         assert table.count("<tr>") == buckets
+
+
+def webhooks_panel(html: str) -> tuple[int, list[str]]:
+    failed = re.search(r'data-webhooks="failed">(\d+)<', html)
+    disabled = re.findall(r'data-webhooks="disabled"><a href="[^"]+">([^<]+)</a>', html)
+    return int(failed.group(1)), disabled
+
+
+@pytest.mark.django_db
+def test_the_webhooks_panel_counts_failed_deliveries_and_names_switched_off_endpoints(
+    client, superuser, alice_owner, bob_owner
+):
+    from django.utils import timezone
+
+    from webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
+
+    def endpoint(account, url: str, **fields) -> WebhookEndpoint:
+        made = WebhookEndpoint(account=account, url=url, **fields)
+        made.secret = "whsec_" + "A" * 32
+        made.save()
+        return made
+
+    def deliveries(on: WebhookEndpoint, status: str, count: int, *, days_ago: int = 0) -> None:
+        created = timezone.now() - timezone.timedelta(days=days_ago)
+        for _ in range(count):
+            WebhookDelivery.objects.create(
+                endpoint=on,
+                account=on.account,
+                event_type="message.sent",
+                webhook_id="msg_x",
+                status=status,
+                created_at=created,
+            )
+
+    alice_hook = endpoint(alice_owner, "https://alice.example/hook")
+    endpoint(
+        alice_owner,
+        "https://alice.example/old",
+        active=False,
+        disabled_reason="Switched off: every attempt failed for 3 days",
+    )
+    bob_hook = endpoint(bob_owner, "https://bob.example/hook", active=False)
+    deliveries(alice_hook, DeliveryStatus.FAILED, 2)
+    deliveries(alice_hook, DeliveryStatus.FAILED, 4, days_ago=40)  # outside the period
+    deliveries(alice_hook, DeliveryStatus.DELIVERED, 3)
+    deliveries(bob_hook, DeliveryStatus.FAILED, 5)
+    client.force_login(alice_owner)
+    alice_html = client.get("/admin/").content.decode()
+    client.force_login(superuser)
+    everyone = client.get("/admin/").content.decode()
+
+    assert webhooks_panel(alice_html) == (2, ["https://alice.example/old"])
+    assert "every attempt failed for 3 days" in alice_html
+    assert "bob.example" not in alice_html
+    failed, disabled = webhooks_panel(everyone)
+    assert failed == 7
+    assert sorted(disabled) == ["https://alice.example/old", "https://bob.example/hook"]
+    assert "Switched off by its owner." in everyone
+
+
+@pytest.mark.django_db
+def test_the_admins_connection_test_shows_on_the_providers_panel(
+    client, alice_owner, smtp_server_factory
+):
+    server = smtp_server_factory(auth_users={"u1": "s3cret"}, auth_required=True)
+    provider = SmtpProviderFactory(
+        account=alice_owner,
+        host=server.host,
+        port=server.port,
+        security="none",
+        username="u1",
+        password="wrong",
+    )
+    client.force_login(alice_owner)
+
+    client.post(
+        "/admin/providers/smtpprovider/",
+        {"action": "test_connection", "_selected_action": [provider.pk]},
+    )
+    html = client.get("/admin/").content.decode()
+
+    assert "Last connection test" in html
+    assert re.search(r'<strong class="mp-bad">failed</strong>: 535', html)
+    provider.password = "s3cret"
+    provider.save()
+    client.post(
+        "/admin/providers/smtpprovider/",
+        {"action": "test_connection", "_selected_action": [provider.pk]},
+    )
+    assert "<strong>passed</strong>" in client.get("/admin/").content.decode()
