@@ -13,10 +13,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
-try:
-    from mailpass.admin_tenancy import AccountScopedAdmin, AccountScopedTabularInline
-except ImportError:  # until the shared tenancy mixin lands (issue 9): the same rules, locally
-    from webhooks.admin_fallback import AccountScopedAdmin, AccountScopedTabularInline
+from mailpass.admin_tenancy import AccountScopedAdmin, AccountScopedTabularInline
 from webhooks.delivery import endpoint_test_send
 from webhooks.events import SUBSCRIBABLE_EVENT_TYPES
 from webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint

@@ -155,3 +155,26 @@ def test_adding_an_endpoint_shows_its_secret_once_and_refuses_private_urls(
     endpoint = WebhookEndpoint.objects.get(url="https://93.184.216.34/x")
     assert endpoint.account == alice
     assert endpoint.secret in added.text  # shown once, in the message after saving
+
+
+def test_a_member_of_the_account_owners_group_manages_webhooks_without_own_grants(
+    client, receiver, endpoint_factory, allow_private
+):
+    from django.contrib.auth.models import Group
+
+    from mailpass.admin_tenancy import OWNER_GROUP
+
+    carol = UserFactory(username="carol", is_staff=True)
+    carol.groups.add(Group.objects.get(name=OWNER_GROUP))
+    endpoint, _ = endpoint_factory(account=carol, url=f"{receiver.url}/carol")
+    MessageEvent.objects.create(message=MessageFactory(account=carol), event_type=EventType.SENT)
+    webhooks_run()
+    delivery = WebhookDelivery.objects.get(endpoint=endpoint)
+    client.force_login(carol)
+
+    assert client.get(ENDPOINTS).status_code == 200
+    assert client.get(f"{ENDPOINTS}add/").status_code == 200
+    assert client.get(f"{DELIVERIES}{delivery.pk}/change/").status_code == 200
+    replayed = client.post(DELIVERIES, {"action": "replay", "_selected_action": [delivery.pk]})
+    assert replayed.status_code == 302
+    assert WebhookDelivery.objects.get(pk=delivery.pk).status == "pending"
