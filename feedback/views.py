@@ -49,7 +49,12 @@ def _rate_limited(provider_pk: int) -> int | None:
 @csrf_exempt
 def provider_events(request: HttpRequest, token: str) -> JsonResponse:
     if request.method != "POST":
-        return _error(405, "METHOD_NOT_ALLOWED", f'Method "{request.method}" not allowed.')
+        return _error(
+            405,
+            "METHOD_NOT_ALLOWED",
+            f'Method "{request.method}" not allowed.',
+            headers={"Allow": "POST"},
+        )
     try:
         provider = provider_for_webhook_token(token=token)
     except (OperationalError, InterfaceError):

@@ -362,6 +362,11 @@ SPECTACULAR_SETTINGS = {
     # internet access, and a CDN would see every visit.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        # The provider event URL is a plain Django view (raw body for signatures).
+        "feedback.openapi.feedback_path_add",
+    ],
 }
 
 # --- Celery ---------------------------------------------------------------------------------
