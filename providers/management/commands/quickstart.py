@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand
 
 from accounts.models import ApiKey
 from accounts.services import account_get_or_create, api_key_create
+from mailpass.embedded_beat import embedded_beat_start
 from providers.models import Security, SmtpProvider
 from providers.services import provider_create
 from providers.sink import sink_start
@@ -68,10 +69,19 @@ class Command(BaseCommand):
         except OSError as exc:
             sink = None
             self.stderr.write(f"The SMTP sink did not start ({exc}); is one already running?")
+        beat = None
+        if settings.CELERY_TASK_ALWAYS_EAGER:
+            # No broker, so no celery-beat: its schedule runs in this process.
+            beat = embedded_beat_start()
+            self.stdout.write(
+                "Periodic tasks (scheduled sends, retries, webhooks) run in this process."
+            )
         try:
             # No autoreloader: it would run this command again in a child process.
             call_command("runserver", addrport, use_reloader=False)
         finally:
+            if beat is not None:
+                beat.stop()
             if sink is not None:
                 sink.stop()
 
