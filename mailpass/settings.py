@@ -422,3 +422,7 @@ LOGGING = {
         "httpx": {"level": "WARNING"},
     },
 }
+if CELERY_TASK_ALWAYS_EAGER:
+    # Tasks run in the web process (the embedded default runs beat's schedule there too):
+    # a "succeeded" line every few seconds would bury the server's own log.
+    LOGGING["loggers"]["celery.app.trace"] = {"level": "WARNING"}
