@@ -15,6 +15,11 @@ request then dies (a database error on the ``sent`` update, a worker killed by a
 the claim is kept, never taken over, and a retry answers from the stored message's current
 status (``replay_message``) instead of sending again: at once when the request raised, after
 ``ABANDONED_AFTER`` when it vanished (killed); before that, 409 as for any request in progress.
+
+A batch knows its whole answer (queue ids, message ids) once its rows are written, so it calls
+``bind.answer(status, body)`` in the transaction that writes them: the rows and the answer
+commit together, and a retry after that commit replays the answer and queues nothing, even
+when the first request died before answering.
 """
 
 import hashlib
@@ -86,13 +91,35 @@ def _take_over(*, record: IdempotencyRecord, request_hash: str) -> IdempotencyRe
     return record
 
 
+class IdempotencyBinding:
+    """What ``respond`` is given: ties the key to what the request stores, in its transaction.
+
+    Called with a message (a single send) it binds the key to that message; ``answer`` stores
+    the request's answer at once (a batch, in the transaction that writes its rows). Without a
+    key both do nothing.
+    """
+
+    def __init__(self, record_pk: int | None) -> None:
+        self.record_pk = record_pk
+
+    def __call__(self, message: Message) -> None:
+        if self.record_pk is not None:
+            IdempotencyRecord.objects.filter(pk=self.record_pk).update(message=message)
+
+    def answer(self, status: int, body: dict[str, Any]) -> None:
+        if self.record_pk is not None:
+            IdempotencyRecord.objects.filter(pk=self.record_pk).update(
+                response_status=status, response_body=body
+            )
+
+
 def idempotent_respond(
     *,
     account_id: int,
     key: str | None,
     scope: str,
     payload: Any,
-    respond: Callable[[Callable[[Message], None]], Answer],
+    respond: Callable[[IdempotencyBinding], Answer],
     replay_message: Callable[[Message], Answer] | None = None,
 ) -> Answer:
     """``respond(bind)`` once per (account, key); its answer replayed for the TTL.
@@ -102,7 +129,7 @@ def idempotent_respond(
     A record bound to a message without a stored answer is answered by ``replay_message``.
     """
     if key is None:
-        return respond(_bind_nothing)
+        return respond(IdempotencyBinding(None))
     request_hash = idempotency_request_hash(scope=scope, payload=payload)
     ttl = timedelta(hours=settings.MAILPASS_IDEMPOTENCY_TTL_HOURS)
     record = None
@@ -144,25 +171,16 @@ def idempotent_respond(
             headers={"Retry-After": "1"},
         )
 
-    def bind(message: Message) -> None:
-        IdempotencyRecord.objects.filter(pk=record.pk).update(message=message)
-
     try:
-        status, body = respond(bind)
+        status, body = respond(IdempotencyBinding(record.pk))
     except BaseException:
         # Dropped only while no message exists: once one does, the key stays with it.
         unanswered = IdempotencyRecord.objects.filter(pk=record.pk, response_status__isnull=True)
         unanswered.filter(message__isnull=True).delete()
         unanswered.update(interrupted=True)
         raise
-    IdempotencyRecord.objects.filter(pk=record.pk).update(
-        response_status=status, response_body=body
-    )
+    IdempotencyBinding(record.pk).answer(status, body)
     return status, body
-
-
-def _bind_nothing(message: Message) -> None:
-    """``bind`` of a request without a key."""
 
 
 def idempotency_records_purge() -> int:

@@ -12,7 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from mail.batch_serializers import BatchInputSerializer, BatchOutputSerializer
-from mail.idempotency import idempotency_key_read, idempotent_respond
+from mail.idempotency import IdempotencyBinding, idempotency_key_read, idempotent_respond
 from mail.models import Message, MessageStatus
 from mail.queue import BatchItem, batch_enqueue
 from mail.selectors import message_status_get
@@ -33,6 +33,12 @@ def _send_answer_from_message(message: Message) -> tuple[int, dict]:
         )
         return exc.status, error_body(exc.code, exc.message, exc.details)
     return 200, success_body(SendOutputSerializer(message).data)
+
+
+def _batch_answer(done: list[BatchItem]) -> dict:
+    queued = sum(1 for item in done if item.error is None)
+    data = {"total": len(done), "queued": queued, "failed": len(done) - queued, "messages": done}
+    return success_body(BatchOutputSerializer(data).data)
 
 
 class MailViewSet(viewsets.ViewSet):
@@ -94,17 +100,22 @@ class MailViewSet(viewsets.ViewSet):
                 item.error = validation_error_body(serializer.errors)["error"]
             items.append(item)
 
-        def respond(bind: Callable[[Message], None]) -> tuple[int, dict]:
+        def respond(bind: IdempotencyBinding) -> tuple[int, dict]:
+            answers: list[dict] = []
+
+            def stored(done: list[BatchItem]) -> None:
+                # In the transaction that writes the rows: they and the answer commit together.
+                answers.append(_batch_answer(done))
+                bind.answer(200, answers[0])
+
             batch_items_render(account=request.user, items=items)
-            done = batch_enqueue(account=request.user, items=items, is_test=request.auth.is_test)
-            queued = sum(1 for item in done if item.error is None)
-            data = {
-                "total": len(done),
-                "queued": queued,
-                "failed": len(done) - queued,
-                "messages": done,
-            }
-            return 200, success_body(BatchOutputSerializer(data).data)
+            done = batch_enqueue(
+                account=request.user,
+                items=items,
+                is_test=request.auth.is_test,
+                on_stored=stored,
+            )
+            return 200, answers[0] if answers else _batch_answer(done)
 
         status, body = idempotent_respond(
             account_id=request.user.pk,

@@ -1,7 +1,7 @@
 """Enqueue: store messages as ``queued`` with their queue items, and kick a drain."""
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -46,12 +46,18 @@ class BatchItem:
 
 
 def batch_enqueue(
-    *, account: AbstractBaseUser, items: list[BatchItem], is_test: bool
+    *,
+    account: AbstractBaseUser,
+    items: list[BatchItem],
+    is_test: bool,
+    on_stored: Callable[[list[BatchItem]], None] | None = None,
 ) -> list[BatchItem]:
     """Queue the valid items of a batch through the account's default provider.
 
     Raises ``NoSmtpProvider`` (nothing queued). An item without any sender address fails on
-    its own. All valid items are written in one transaction.
+    its own. All valid items are written in one transaction; ``on_stored(items)`` runs inside
+    it once their ids are known (the Idempotency-Key stores the batch's answer there, so the
+    rows and the answer commit together), and only when something was queued.
     """
     provider = provider_get_default(account=account)
     if provider is None:
@@ -80,21 +86,32 @@ def batch_enqueue(
             exc = recipient_suppressed(to=message.to_email, entry=entry)
             item.error = {"code": exc.code, "message": exc.message, "details": exc.details}
     queued = [(item, message) for item, message in queued if item.error is None]
-    queue_items = queue_enqueue(messages=[m for _, m in queued], provider=provider)
-    for (item, message), queue_item in zip(queued, queue_items, strict=True):
-        item.queue_id, item.message_id = queue_item.pk, message.message_id
-        if message.status == MessageStatus.SCHEDULED:
-            item.send_at = message.send_at
+
+    def stored(queue_items: list[QueueItem]) -> None:
+        for (item, message), queue_item in zip(queued, queue_items, strict=True):
+            item.queue_id, item.message_id = queue_item.pk, message.message_id
+            if message.status == MessageStatus.SCHEDULED:
+                item.send_at = message.send_at
+        if on_stored is not None:
+            on_stored(items)
+
+    queue_enqueue(messages=[m for _, m in queued], provider=provider, on_stored=stored)
     return items
 
 
-def queue_enqueue(*, messages: list[Message], provider: SmtpProvider) -> list[QueueItem]:
+def queue_enqueue(
+    *,
+    messages: list[Message],
+    provider: SmtpProvider,
+    on_stored: Callable[[list[QueueItem]], None] | None = None,
+) -> list[QueueItem]:
     """Store unsaved messages as ``queued``, each with a queue item and a ``queued`` event.
 
     A message with a future ``send_at`` is stored ``scheduled`` instead, its item due at
     ``send_at``, with a ``scheduled`` event (API.md s.14; the claim takes it when due).
-    One transaction for all of them: either every message is queued or none. A drain is
-    kicked after COMMIT (it only cuts latency; the periodic drain guarantees progress).
+    One transaction for all of them: either every message is queued or none; ``on_stored``
+    is called with the items inside it. A drain is kicked after COMMIT (it only cuts latency;
+    the periodic drain guarantees progress).
     """
     if not messages:
         return []
@@ -125,6 +142,8 @@ def queue_enqueue(*, messages: list[Message], provider: SmtpProvider) -> list[Qu
                     for message in messages
                 ]
             )
+        if on_stored is not None:
+            on_stored(items)
         count = sum(1 for m in messages if m.status == MessageStatus.QUEUED)
         if count:
             transaction.on_commit(lambda: queue_drain_kick(limit=count))
