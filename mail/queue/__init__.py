@@ -16,7 +16,7 @@ A drain run repeats four steps, one module each:
 (``next_attempt_at``), never in a Celery countdown.
 """
 
-from mail.queue.claim import Claimed, queue_claim, worker_id_make
+from mail.queue.claim import Claimed, queue_claim, queue_release, worker_id_make
 from mail.queue.drain import queue_drain
 from mail.queue.enqueue import (
     QUEUE_DRAIN_TASK,
@@ -41,6 +41,7 @@ __all__ = [
     "queue_drain_kick",
     "queue_enqueue",
     "queue_record",
+    "queue_release",
     "queue_requeue",
     "retry_delay",
     "worker_id_make",

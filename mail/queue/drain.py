@@ -8,7 +8,10 @@ in SMTP and the one being written); only those can go out twice after its lease 
 
 Every wait for the database thread is bounded (``DATABASE_WAIT_SECONDS``), and every job
 given to it ends resolved, with its result or an error: a failing write stops the run
-instead of leaving it waiting.
+instead of leaving it waiting. A run that stops on an error releases what it claimed and
+never tried (the prefetched chunk, the rest of the current one): those items are claimable
+at once instead of waiting for their lease. Items that reached SMTP, or whose result may be
+unwritten, keep their lease: only its expiry can tell whether they went out.
 """
 
 import functools
@@ -29,7 +32,7 @@ from django.db import connection
 from django.utils import timezone
 
 from mail.models import QueueItem, QueueItemStatus
-from mail.queue.claim import queue_claim, worker_id_make
+from mail.queue.claim import Claimed, queue_claim, queue_release, worker_id_make
 from mail.queue.record import DrainResult, Outcome, queue_record
 from mail.queue.send import chunk_send
 
@@ -209,13 +212,20 @@ class _Run:
     database: _Database
     connections: dict[int, EmailBackend] = field(default_factory=dict)
     lease_renew_at: float = 0.0
+    # Claimed items not yet handed to SMTP nor given an outcome: released if the run fails.
+    untried: dict[int, Claimed] = field(default_factory=dict)
+
+    def claimed(self, entries: list[Claimed]) -> None:
+        self.untried.update((entry.item.pk, entry) for entry in entries)
 
     def add(self, outcome: Outcome) -> None:
+        self.untried.pop(outcome.item_pk, None)
         self.database.add(outcome)
 
-    def before_send(self) -> None:
+    def before_send(self, entry: Claimed) -> None:
         self._lease_keep()
         self.database.wait_unrecorded(at_most=UNRECORDED_MAX)
+        self.untried.pop(entry.item.pk, None)  # from here on it may go out
 
     def _lease_keep(self) -> None:
         """Extend the lease of everything this run holds when half of it has passed."""
@@ -271,6 +281,7 @@ def queue_drain(*, limit: int | None = None, worker_id: str | None = None) -> Dr
     try:
         claimed = queue_claim(worker_id=worker_id, size=next_size(0))
         while claimed:
+            run.claimed(claimed)
             handled += len(claimed)
             # The next chunk is claimed (in the database thread) while this one is sent, so
             # the sender never waits for a claim after the first one.
@@ -283,12 +294,39 @@ def queue_drain(*, limit: int | None = None, worker_id: str | None = None) -> Dr
             chunk_send(run, claimed)
             claimed = database.wait(upcoming) if upcoming is not None else []
             upcoming = None
-    finally:
+    except BaseException as failure:
         if upcoming is not None:
             upcoming.cancel()  # not claimed yet: nothing stays leased for nothing
         try:
             run.close()
-            database.close()
+            database.close()  # the database thread is done: a claim it ran is known now
+        except BaseException as exc:
+            if exc is not failure:  # a failed write is raised by both
+                logger.exception("closing a failed drain run failed")
         finally:
             sys.setswitchinterval(switch_interval)
+        _untried_release(run, upcoming)
+        raise
+    try:
+        run.close()
+        database.close()
+    finally:
+        sys.setswitchinterval(switch_interval)
     return result
+
+
+def _untried_release(run: _Run, upcoming: Future | None) -> None:
+    """After a failure: make what the run claimed and never tried claimable at once."""
+    untried = list(run.untried.values())
+    if upcoming is not None and upcoming.done() and not upcoming.cancelled():
+        if upcoming.exception() is None:
+            untried += upcoming.result()
+    if not untried:
+        return
+    try:
+        released = queue_release(worker_id=run.worker_id, claimed=untried)
+    except Exception:
+        # The database may be what failed: the leases still bring the items back.
+        logger.exception("releasing %d untried queue items failed", len(untried))
+        return
+    logger.warning("drain %s failed; released %d untried items", run.worker_id, released)

@@ -42,8 +42,9 @@ class SendRun(Protocol):
 
     def add(self, outcome: Outcome) -> None: ...
 
-    def before_send(self) -> None:
-        """Called before each SMTP transaction: keeps the lease, bounds unrecorded results."""
+    def before_send(self, entry: Claimed) -> None:
+        """Called before each SMTP transaction: keeps the lease, bounds unrecorded results;
+        from its return on, ``entry`` may have gone out."""
 
 
 def chunk_send(run: SendRun, claimed: list[Claimed]) -> None:
@@ -165,7 +166,7 @@ def _provider_send(run: SendRun, provider: SmtpProvider, entries: list[Claimed])
                 )
             )
             continue
-        run.before_send()
+        run.before_send(entry)
         try:
             delivery = delivery_send(smtp, email, envelope_from=verp_sender(entry.message.pk))
         except DeliveryError as exc:
