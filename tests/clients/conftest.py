@@ -52,7 +52,9 @@ class MailPassServer:
     def received(self, message_id: str) -> list[ReceivedMessage]:
         return self.smtp.by_message_id(message_id)
 
-    def run(self, command: list[str], *, cwd: Path, extra_env: dict[str, str] | None = None):
+    def run(
+        self, command: list[str], *, cwd: Path, extra_env: dict[str, str] | None = None
+    ) -> ChildResult:
         report = self.tmp_path / f"facts-{len(list(self.tmp_path.glob('facts-*')))}.json"
         env = {**self.env, **(extra_env or {}), "MAILPASS_TEST_REPORT": str(report)}
         process = subprocess.run(
@@ -101,6 +103,7 @@ def mailpass_server(live_server, settings, smtp_server, tmp_path) -> Iterator[Ma
         MAILPASS_BASE_URL=live_server.url,
         MAILPASS_API_KEY=api_key_for(alice, permissions=ALL_PERMISSIONS),
         MAILPASS_MAIL_ONLY_KEY=api_key_for(alice, permissions=["mail"]),
+        MAILPASS_TEMPLATES_ONLY_KEY=api_key_for(alice, permissions=["templates"]),
         MAILPASS_NO_PROVIDER_KEY=api_key_for(bob, permissions=ALL_PERMISSIONS),
     )
     yield MailPassServer(url=live_server.url, env=env, smtp=smtp_server, tmp_path=tmp_path)
