@@ -58,13 +58,9 @@ def phpunit(server, *args: str, extra_env: dict[str, str] | None = None):
     )
 
 
-def test_its_phpunit_tests_pass_against_the_server(php, answer_dropping_proxy):
-    result = phpunit(
-        php,
-        "--exclude-group",
-        "ratelimit",
-        extra_env={"MAILPASS_PROXY_URL": answer_dropping_proxy.url},
-    )
+def test_its_phpunit_tests_pass_against_the_server(php):
+    # The "retry" and "ratelimit" groups need their own set-up: the tests below run them.
+    result = phpunit(php, "--exclude-group", "ratelimit,retry")
 
     result.assert_passed()
     facts = result.facts
@@ -83,7 +79,7 @@ def test_a_php_send_whose_answer_is_lost_is_retried_with_one_key_and_goes_out_on
     php, answer_dropping_proxy
 ):
     result = phpunit(
-        php, "--filter", "RetryTest", extra_env={"MAILPASS_PROXY_URL": answer_dropping_proxy.url}
+        php, "--group", "retry", extra_env={"MAILPASS_PROXY_URL": answer_dropping_proxy.url}
     )
 
     result.assert_passed()
@@ -102,7 +98,7 @@ def test_a_php_send_whose_answer_is_lost_is_retried_with_one_key_and_goes_out_on
 
 
 def test_it_throws_or_waits_out_the_api_rate_limit(php, settings):
-    settings.MAILPASS_API_RATE = "3/s"
+    settings.MAILPASS_API_RATE = "2/s"
 
     phpunit(php, "--group", "ratelimit").assert_passed()
 

@@ -54,7 +54,7 @@ def test_it_manages_templates_suppressions_and_webhook_endpoints(mailpass_server
 
 
 def test_it_raises_or_waits_out_the_api_rate_limit(mailpass_server, settings):
-    settings.MAILPASS_API_RATE = "3/s"
+    settings.MAILPASS_API_RATE = "2/s"
 
     result = mailpass_server.run_python_tests(
         "tests/test_rate_limit.py", extra_env={"MAILPASS_TEST_RATE_LIMITED": "1"}

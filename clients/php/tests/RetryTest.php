@@ -11,6 +11,8 @@ use MailPass\TransportException;
  *
  * MAILPASS_PROXY_URL forwards each request but drops the answer to the first request of every
  * Idempotency-Key; the parent test counts the noted messages in the SMTP sink: one each.
+ *
+ * @group retry
  */
 final class RetryTest extends ServerTestCase
 {

@@ -12,7 +12,8 @@ use PHPUnit\Framework\TestCase;
  * runs phpunit with: MAILPASS_BASE_URL, MAILPASS_API_KEY (every permission),
  * MAILPASS_TEMPLATES_ONLY_KEY, MAILPASS_NO_PROVIDER_KEY (an account without a provider),
  * MAILPASS_PROXY_URL (drops the answer to the first request of each Idempotency-Key) and
- * MAILPASS_TEST_REPORT (a JSON file of facts the parent checks in the SMTP sink).
+ * MAILPASS_TEST_REPORT (a JSON file of facts the parent checks in the SMTP sink). The groups
+ * "retry" (needs MAILPASS_PROXY_URL) and "ratelimit" (needs a lowered API rate) run on their own.
  */
 abstract class ServerTestCase extends TestCase
 {

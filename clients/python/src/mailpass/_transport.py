@@ -81,7 +81,7 @@ def retry_delay(
 
 def _backoff(attempt: int) -> float:
     # 0.5 s, 1 s, 2 s ... up to 8 s, with jitter so many clients do not come back together.
-    return min(0.5 * 2**attempt, 8.0) * random.uniform(0.5, 1.0)
+    return min(0.5 * 2.0**attempt, 8.0) * random.uniform(0.5, 1.0)
 
 
 def _in_progress(response: httpx.Response) -> bool:

@@ -150,8 +150,10 @@ class EmailBackend(BaseEmailBackend):
         super().__init__(fail_silently=fail_silently, **kwargs)
         self.api_key = api_key or getattr(settings, "MAILPASS_API_KEY", None)
         self.base_url = base_url or getattr(settings, "MAILPASS_BASE_URL", None)
-        self.timeout = timeout or getattr(settings, "MAILPASS_TIMEOUT", 30.0)
-        self.max_retries = (
+        self.timeout = float(
+            timeout if timeout is not None else getattr(settings, "MAILPASS_TIMEOUT", 30.0)
+        )
+        self.max_retries = int(
             max_retries if max_retries is not None else getattr(settings, "MAILPASS_MAX_RETRIES", 2)
         )
         self.client: MailPass | None = None
