@@ -38,8 +38,10 @@ class ChildResult:
     def assert_passed(self) -> None:
         """Exit 0, and every test ran: a skipped test would hide a missing part."""
         assert self.returncode == 0, self.output[-6000:]
-        summary = self.output.strip().splitlines()[-3:]
-        assert not re.search(r"\bskipped\b|Skipped: [1-9]", "\n".join(summary)), self.output[-3000:]
+        summary = "\n".join(self.output.strip().splitlines()[-3:])
+        assert not re.search(r"\bskipped\b|Skipped: [1-9]", summary), self.output[-3000:]
+        # pytest's "N passed", PHPUnit's "OK (N tests, ...)": some test ran.
+        assert re.search(r"\b[1-9]\d* passed|OK \([1-9]\d* tests?", summary), self.output[-3000:]
 
 
 @dataclass
