@@ -117,6 +117,10 @@ class SmtpBehaviour:
     data_reply_always: str | None = None
     # seconds to wait before answering DATA (a slow provider)
     data_delay: float = 0.0
+    # While this event is not set, every accepted message is stored and then its 250 is held
+    # back (``SmtpTestServer.held`` counts the clients waiting): tests use it to stop senders
+    # at a known point (in SMTP, message accepted, answer not yet seen) instead of timing.
+    data_gate: threading.Event | None = None
 
 
 class _Handler:
@@ -155,8 +159,21 @@ class _Handler:
         )
         with self.server.lock:
             self.server.messages.append(received)
+        await self._gate(behaviour.data_gate)
         # A scripted 2xx reply is answered as given (a provider naming its id: "250 Ok <id>").
         return reply or "250 2.0.0 Message accepted for delivery"
+
+    async def _gate(self, gate: threading.Event | None) -> None:
+        if gate is None or gate.is_set():
+            return
+        with self.server.lock:
+            self.server.held += 1
+        try:
+            while not gate.is_set():
+                await asyncio.sleep(0.005)  # never block the loop: other sessions go on
+        finally:
+            with self.server.lock:
+                self.server.held -= 1
 
 
 class SmtpTestServer:
@@ -183,6 +200,7 @@ class SmtpTestServer:
         self.messages: list[ReceivedMessage] = []
         self.rejected = 0
         self.auth_attempts = 0
+        self.held = 0  # clients whose DATA answer ``behaviour.data_gate`` holds back now
         self.lock = threading.Lock()
         self._controller: Controller | None = None
 

@@ -5,12 +5,16 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
+from datetime import timedelta
 
 import pytest
 import redis
 from celery import Celery
+from django.db import connection
+from django.utils import timezone
 
 from mail.models import Message, QueueItem
 from tests.mail.conftest import MANAGE_PY
@@ -18,6 +22,9 @@ from tests.mail.conftest import MANAGE_PY
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 CELERY_TEST_BROKER = "redis://127.0.0.1:6379/5"
+# The longest any step may take. Generous: child processes start slowly on a loaded machine,
+# and no assertion depends on how fast they run, only on where they are.
+WAIT_SECONDS = 120
 
 
 def _drainer(env: dict[str, str], **extra: str) -> subprocess.Popen:
@@ -39,6 +46,16 @@ def _wait_until(condition, timeout: float) -> bool:
     return condition()
 
 
+def _sessions(application_name: str) -> int:
+    """Database sessions a child process opened (named with ``PGAPPNAME``) still alive."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s",
+            [application_name],
+        )
+        return cursor.fetchone()[0]
+
+
 def _arrivals(smtp_server) -> collections.Counter:
     with smtp_server.lock:
         return collections.Counter(m.message_id for m in smtp_server.messages)
@@ -48,11 +65,17 @@ def test_two_drainers_in_separate_processes_send_each_message_exactly_once(
     alice_provider, smtp_server, enqueue, no_kick, child_env
 ):
     messages = enqueue(provider=alice_provider, count=500)
-    smtp_server.behaviour.data_delay = 0.01  # long enough for both to be at work together
-
+    gate = smtp_server.behaviour.data_gate = threading.Event()
     drainers = [_drainer(child_env, MAILPASS_QUEUE_BATCH_SIZE="25") for _ in range(2)]
-    outputs = [d.communicate(timeout=120) for d in drainers]
+    try:
+        # Each holds at most 50 items (a chunk and the one claimed ahead), so the other
+        # always finds work: both are in SMTP at once, however slowly either one started.
+        both_at_work = _wait_until(lambda: smtp_server.held == 2, timeout=WAIT_SECONDS)
+    finally:
+        gate.set()
+    outputs = [d.communicate(timeout=WAIT_SECONDS) for d in drainers]
 
+    assert both_at_work, outputs
     assert [d.returncode for d in drainers] == [0, 0], outputs
     sent = [int(out.split()[0].removeprefix("sent=")) for out, _ in outputs]
     assert sum(sent) == 500
@@ -63,40 +86,114 @@ def test_two_drainers_in_separate_processes_send_each_message_exactly_once(
     assert set(Message.objects.values_list("status", flat=True)) == {"sent"}
 
 
+# Once 98 results are written, every further "sent" write waits for an advisory lock the test
+# holds: the victim's result writes stop there, as if its database were slow.
+_HOLD_RESULTS_SQL = """
+CREATE FUNCTION mp_test_hold_results() RETURNS trigger AS $$
+BEGIN
+    IF NEW.status = 'sent' AND OLD.status = 'sending'
+       AND (SELECT count(*) FROM mail_queueitem WHERE status = 'sent') >= 98 THEN
+        PERFORM pg_advisory_xact_lock(%(lock)s);
+    END IF;
+    RETURN NEW;
+END $$ LANGUAGE plpgsql;
+CREATE TRIGGER mp_test_hold_results BEFORE UPDATE ON mail_queueitem
+FOR EACH ROW EXECUTE FUNCTION mp_test_hold_results();
+"""
+_HOLD_RESULTS_DROP_SQL = """
+DROP TRIGGER IF EXISTS mp_test_hold_results ON mail_queueitem;
+DROP FUNCTION IF EXISTS mp_test_hold_results();
+"""
+
+
+_HOLD_LOCK = 0x4D50  # "MP"
+
+
+@pytest.fixture
+def results_held():
+    """Result writes stop after 98 (see ``_HOLD_RESULTS_SQL``) until ``release()`` (called
+    by the fixture at the latest)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s)", [_HOLD_LOCK])
+        cursor.execute(_HOLD_RESULTS_SQL, {"lock": _HOLD_LOCK})
+
+    def release() -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(_HOLD_RESULTS_DROP_SQL)
+            cursor.execute("SELECT pg_advisory_unlock_all()")
+
+    yield release
+    release()
+
+
+def _waiting_on_lock(application_name: str, lock: int) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+            "WHERE a.application_name = %s AND l.locktype = 'advisory' AND l.objid = %s "
+            "AND NOT l.granted",
+            [application_name, lock],
+        )
+        return cursor.fetchone()[0] > 0
+
+
 def test_after_a_killed_drainer_s_lease_expires_another_sends_the_rest_at_most_two_twice(
-    alice_provider, smtp_server, enqueue, no_kick, child_env
+    alice_provider, smtp_server, enqueue, no_kick, child_env, results_held
 ):
     messages = enqueue(provider=alice_provider, count=300)
-    smtp_server.behaviour.data_delay = 0.005  # a slow provider: the kill lands mid-run
-    lease = 10
+    victim_name = f"mp-test-victim-{uuid.uuid4().hex[:8]}"
     victim = _drainer(
-        child_env, MAILPASS_QUEUE_LEASE_SECONDS=str(lease), MAILPASS_QUEUE_BATCH_SIZE="40"
+        child_env,
+        MAILPASS_QUEUE_BATCH_SIZE="40",
+        MAILPASS_QUEUE_LEASE_SECONDS="300",
+        PGAPPNAME=victim_name,
     )
-    assert _wait_until(lambda: len(smtp_server.messages) >= 100, timeout=60)
 
+    def unwritten() -> int:
+        return len(smtp_server.messages) - QueueItem.objects.filter(status="sent").count()
+
+    # The worst moment to die, reached whatever the speed of the machine: a result write is
+    # stuck and the sender has gone as far as the bound lets it, so two messages the server
+    # accepted have no result written.
+    worst = _wait_until(
+        lambda: _waiting_on_lock(victim_name, _HOLD_LOCK) and unwritten() >= 2,
+        timeout=WAIT_SECONDS,
+    )
+    time.sleep(1.0)  # not for timing: a sender that broke the bound would go further meanwhile
     victim.send_signal(signal.SIGKILL)
-    victim.wait(timeout=10)
+    victim.wait(timeout=WAIT_SECONDS)
+    assert worst, victim.stderr.read()[-3000:]
+    # Its stuck write never commits (a write the worker never got to send, in effect).
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s",
+            [victim_name],
+        )
+    assert _wait_until(lambda: not _sessions(victim_name), timeout=WAIT_SECONDS)
+    results_held()  # writes go through again, for the drainers below
     in_flight = set(
         QueueItem.objects.filter(status="sending").values_list("message__message_id", flat=True)
     )
-    assert in_flight  # it died holding leased items
     arrived_before = set(_arrivals(smtp_server))
-    smtp_server.behaviour.data_delay = 0.0
+    assert len(in_flight & arrived_before) == 2  # accepted, no result written
 
-    early = _drainer(child_env)  # the leases still hold: nothing of them is taken
-    early.communicate(timeout=60)
+    early = _drainer(child_env)  # the leases (300 s) still hold: nothing of them is taken
+    early.communicate(timeout=WAIT_SECONDS)
     assert QueueItem.objects.filter(status="sending").count() == len(in_flight)
-    time.sleep(lease + 0.5)
+    # The lease runs out (as 300 s would): the rest is another drainer's.
+    QueueItem.objects.filter(status="sending").update(
+        locked_until=timezone.now() - timedelta(seconds=1)
+    )
     rescuer = _drainer(child_env)
-    out, err = rescuer.communicate(timeout=60)
+    out, err = rescuer.communicate(timeout=WAIT_SECONDS)
 
     assert rescuer.returncode == 0, err
     arrivals = _arrivals(smtp_server)
     assert set(arrivals) == {m.message_id for m in messages}  # all arrived
     duplicates = {mid for mid, count in arrivals.items() if count > 1}
-    # Only messages in flight at the kill (sent, result not yet written) can arrive twice,
-    # and at most two of them: the one in SMTP and the one whose result was being written.
-    assert duplicates <= in_flight & arrived_before
+    # Only messages in flight at the kill (sent, result not yet written) arrive twice, and at
+    # most two of them: the one in SMTP and the one whose result was being written.
+    assert duplicates == in_flight & arrived_before
     assert len(duplicates) <= 2, sorted(duplicates)
     assert set(Message.objects.values_list("status", flat=True)) == {"sent"}
 
