@@ -37,6 +37,10 @@ class TemplatePage:
     next_cursor: str | None
 
 
+# A cursor is a name (at most 100 characters) in unpadded URL-safe base64: 136 at most.
+CURSOR_MAX_LENGTH = 200
+
+
 def _cursor_encode(name: str) -> str:
     return base64.urlsafe_b64encode(name.encode()).decode().rstrip("=")
 

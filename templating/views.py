@@ -1,6 +1,5 @@
 """The templates API (API.md section 13): one ViewSet, one service call per action."""
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import viewsets
 from rest_framework.request import Request
@@ -10,7 +9,7 @@ from accounts.permissions import HasTemplatesPermission
 from mail.serializers import ErrorResponseSerializer
 from mailpass.api import success_body
 from mailpass.errors import ValidationFailed
-from templating.selectors import template_get, templates_page
+from templating.selectors import CURSOR_MAX_LENGTH, template_get, templates_page
 from templating.serializers import (
     RenderedOutputSerializer,
     RenderedResponseSerializer,
@@ -76,9 +75,9 @@ class TemplateViewSet(viewsets.ViewSet):
         parameters=[
             OpenApiParameter(
                 "cursor",
-                OpenApiTypes.STR,
+                {"type": "string", "minLength": 1, "maxLength": CURSOR_MAX_LENGTH},
                 OpenApiParameter.QUERY,
-                description="`data.next_cursor` of the previous page.",
+                description="`data.next_cursor` of the previous page; absent for the first.",
             )
         ],
         responses={
@@ -94,7 +93,14 @@ class TemplateViewSet(viewsets.ViewSet):
                 f"{unknown[0]}: Unknown query parameter.",
                 details={name: ["Unknown query parameter."] for name in unknown},
             )
-        page = templates_page(account=request.user, cursor=request.query_params.get("cursor"))
+        cursor = request.query_params.get("cursor")
+        if cursor is not None and not 0 < len(cursor) <= CURSOR_MAX_LENGTH:
+            # An empty cursor is not the first page: that is no cursor at all.
+            raise ValidationFailed(
+                "cursor: Not a cursor this API gave out.",
+                details={"cursor": ["Not a cursor this API gave out."]},
+            )
+        page = templates_page(account=request.user, cursor=cursor)
         return Response(success_body(TemplateListOutputSerializer(page).data))
 
     @extend_schema(

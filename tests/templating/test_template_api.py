@@ -164,8 +164,9 @@ def test_the_list_is_by_name_a_page_at_a_time(alice, alice_templates, bob_templa
     assert seen == names
 
 
-def test_a_forged_cursor_is_a_validation_error(alice_templates):
-    response = alice_templates.get("/api/v1/templates", {"cursor": "!!!"})
+@pytest.mark.parametrize("cursor", ["!!!", "", "A" * 201])
+def test_a_forged_empty_or_oversized_cursor_is_a_validation_error(alice_templates, cursor):
+    response = alice_templates.get("/api/v1/templates", {"cursor": cursor})
     assert response.status_code == 400
     assert "cursor" in response.json()["error"]["details"]
 
