@@ -124,7 +124,19 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     )
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Several threads of the development server write at once; wait instead of failing.
-    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("timeout", 20)
+    sqlite_options = DATABASES["default"].setdefault("OPTIONS", {})
+    sqlite_options.setdefault("timeout", 20)
+    # A transaction takes the write lock when it begins: a deferred one that reads and then
+    # writes gets "database is locked" at once (SQLite cannot wait there without deadlocking).
+    sqlite_options.setdefault("transaction_mode", "IMMEDIATE")
+    # Readers do not wait for a writer (write-ahead log; ignored by in-memory test databases).
+    sqlite_options.setdefault("init_command", "PRAGMA journal_mode=WAL;")
+    if DATABASES["default"]["NAME"] not in ("", ":memory:"):
+        # Tests on a file beside the real one, not Django's shared-cache memory database:
+        # that one locks whole tables (no busy wait), which the embedded default never does.
+        DATABASES["default"].setdefault("TEST", {}).setdefault(
+            "NAME", f"{DATABASES['default']['NAME']}.test"
+        )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Cache: the per-key API rate limit lives here. Redis in production, local memory otherwise.
