@@ -1,6 +1,6 @@
 """Benchmark of the SMTP relay against the batch API's enqueue rate, in one run (issue 13).
 
-    python bench/relay.py [--duration 5] [--rounds 3] [--clients 4] [--workers 2] [--threads 4]
+    python bench/relay.py [--duration 5] [--rounds 5] [--clients 4] [--workers 2] [--threads 4]
                           [--relay-processes 2]
 
 What it does:
@@ -12,10 +12,21 @@ What it does:
 3. in each round, for ``--duration`` seconds each, ``--clients`` client processes:
    - relay: smtplib, one connection each (AUTH once), one message after the other;
    - batch API: POST /send-batch with 100 messages a request (HTTP keep-alive);
-   - batch API with 1 message a request (the relay's unit of work, for reference);
-4. prints messages/s accepted (the best round of each) and relay / batch API (target >= 0.5).
+   - batch API with 1 message a request (HTTP keep-alive);
+4. prints messages/s accepted by each (the median round, and every round), the ratios of each
+   round and their medians, and the load average before and after (the machine is shared).
 
-Every message is the same ~1 KB text + html message with a cc and a bcc.
+The baseline of the target (relay >= half of it) is the batch API used as it is meant to be,
+100 messages a request: an application that can hand MailPass many messages at once and asks
+"is SMTP at least half as fast as the API?" compares these two. SMTP has no batch: every
+message is its own MAIL, RCPT and DATA, so the batch API with 1 message a request (the same
+unit of work as one SMTP transaction) is reported next to it, for what it is, never instead.
+
+The messages are what an application sends: a ~1 KB text + html message with a cc and a bcc;
+each relay message is built like ``EmailMessage`` builds it (its own MIME boundary, Message-ID
+and Date, and here its own To), so nothing the relay keeps from one message to the next is
+flattered by identical input. Batch items carry their own ``to`` too. Messages are built
+before the clock starts.
 """
 
 import argparse
@@ -25,11 +36,13 @@ import multiprocessing as mp
 import os
 import shutil
 import smtplib
+import statistics
 import sys
 import tempfile
 import time
 from email import policy
 from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,10 +75,17 @@ ITEM = {
 }
 
 
-def _mime() -> bytes:
+# Distinct messages each client cycles through (built before the clock starts).
+VARIANTS = 200
+
+
+def _mime(to: str = "user@example.com") -> bytes:
+    """One message as an application builds it: its own boundary, Message-ID and Date."""
     mail = EmailMessage()
     mail["From"] = "Your App <support@yourdomain.com>"
-    mail["To"] = "user@example.com"
+    mail["To"] = to
+    mail["Date"] = formatdate(localtime=True)
+    mail["Message-ID"] = make_msgid(domain="yourdomain.com")
     mail["Cc"] = "cc@example.com"
     mail["Subject"] = "Order Confirmation"
     mail["X-MailPass-Tags"] = "order"
@@ -84,14 +104,18 @@ def _client_main(target, *args) -> None:
 
 
 def relay_client(port: int, key: str, duration: float, start, out) -> None:
-    raw = _mime()
+    tag = os.getpid()
+    messages = []
+    for n in range(VARIANTS):
+        to = f"user{tag}.{n}@example.com"
+        messages.append(([to, "cc@example.com", "bcc@example.com"], _mime(to)))
     client = smtplib.SMTP("127.0.0.1", port, timeout=30)
     client.login("mailpass", key)
-    recipients = ["user@example.com", "cc@example.com", "bcc@example.com"]
     start.wait()
     accepted, deadline = 0, time.perf_counter() + duration
     began = time.perf_counter()
     while time.perf_counter() < deadline:
+        recipients, raw = messages[accepted % VARIANTS]
         client.sendmail("support@yourdomain.com", recipients, raw)  # raises unless 250
         accepted += 1
     out.put((accepted, time.perf_counter() - began))
@@ -99,13 +123,21 @@ def relay_client(port: int, key: str, duration: float, start, out) -> None:
 
 
 def batch_client(port: int, key: str, duration: float, size: int, start, out) -> None:
-    body = json.dumps({"messages": [ITEM] * size})
+    tag = os.getpid()
+    bodies = [
+        json.dumps(
+            {"messages": [{**ITEM, "to": f"user{tag}.{n}.{i}@example.com"} for i in range(size)]}
+        )
+        for n in range(max(1, VARIANTS // size))
+    ]
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     start.wait()
-    accepted, deadline = 0, time.perf_counter() + duration
+    accepted, requests, deadline = 0, 0, time.perf_counter() + duration
     began = time.perf_counter()
     while time.perf_counter() < deadline:
+        body = bodies[requests % len(bodies)]
+        requests += 1
         connection.request("POST", "/api/v1/mail/send-batch", body=body, headers=headers)
         response = connection.getresponse()
         answer = json.loads(response.read())
@@ -137,7 +169,7 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=5.0)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     parser.add_argument(
@@ -184,7 +216,8 @@ def main() -> None:
     print(
         f"{args.clients} clients, {args.duration:g} s x {args.rounds} rounds; gunicorn "
         f"{args.workers} workers x {args.threads} threads; relay {args.relay_processes} "
-        f"processes; database {args.database}"
+        f"processes; database {args.database}; {os.cpu_count()} CPUs, load average "
+        + " ".join(f"{x:.2f}" for x in os.getloadavg())
     )
     rates: dict[str, list[float]] = {"relay": [], "batch100": [], "batch1": []}
     try:
@@ -205,7 +238,6 @@ def main() -> None:
         _broker_purge(args.redis)
         shutil.rmtree(data_dir, ignore_errors=True)
 
-    best = {name: max(values) for name, values in rates.items()}
     labels = {
         "relay": "relay (smtplib, 1 connection each)",
         "batch100": "batch API, 100 messages/request",
@@ -213,10 +245,20 @@ def main() -> None:
     }
     for name, label in labels.items():
         rounds = " ".join(f"{r:.0f}" for r in rates[name])
-        print(f"{label:<36}: {best[name]:7.0f} msgs/s  (rounds: {rounds})")
-    ratio = best["relay"] / best["batch100"]
-    print(f"ratio relay / batch API (100/request): {ratio:6.2f}    (target >= 0.50)")
-    print(f"ratio relay / batch API (1/request)  : {best['relay'] / best['batch1']:6.2f}")
+        print(
+            f"{label:<36}: {statistics.median(rates[name]):7.0f} msgs/s median  (rounds: {rounds})"
+        )
+    for baseline, label, target in (
+        ("batch100", "100/request", "  (target >= 0.50)"),
+        ("batch1", "1/request  ", ""),
+    ):
+        ratios = [r / b for r, b in zip(rates["relay"], rates[baseline], strict=True)]
+        rounds = " ".join(f"{r:.2f}" for r in ratios)
+        print(
+            f"ratio relay / batch API ({label}): {statistics.median(ratios):5.2f} median of "
+            f"the rounds' ratios (rounds: {rounds}){target}"
+        )
+    print("load average after: " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
 
 
 def _broker_purge(redis_url: str) -> None:
