@@ -17,26 +17,27 @@ import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from email._header_value_parser import get_addr_spec, get_angle_addr
+from email.errors import HeaderParseError
 from typing import Any, TypeVar
 
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection
 
-from mail.queue import BatchItem
+from mail.queue import queue_drain_kick
 from mail.serializers import MAX_RECIPIENTS
 from relay.services import (
     REPLY_AUTH_OK,
     REPLY_TEMPORARY,
     REPLY_TOO_BIG,
     REPLY_TOO_MANY_RECIPIENTS,
+    ReceivedMessage,
     RelayIdentity,
     RelayRefusal,
-    RelaySender,
     relay_authenticate,
-    relay_items_enqueue,
     relay_mail_begin,
-    relay_message_prepare,
+    relay_messages_queue,
 )
 
 logger = logging.getLogger(__name__)
@@ -146,63 +147,94 @@ async def _in_pool(executor: ThreadPoolExecutor, func: Callable[..., T], **kwarg
 GROUP_MAX = 100
 
 
-class _EnqueueGroups:
-    """Group commit: messages of one account that are ready while its previous enqueue is
-    still running go together in the next one (one transaction, one drain kick).
+class _DrainKicks:
+    """The drain kicks of this process's enqueues, sent after their replies and coalesced.
 
-    An idle account's message is queued at once, so nothing waits for company; under load
-    the groups grow by themselves. Accounts (and test keys) are never mixed in a group.
+    A kick only cuts the time until a worker sends (the periodic drain guarantees it), so it
+    need not delay the client's 250: each committed group asks for one, at most one is in
+    flight, and the groups committed meanwhile share the next.
     """
 
     def __init__(self, executor: ThreadPoolExecutor) -> None:
         self.executor = executor
-        self.pending: dict[tuple[int, bool], list[tuple[RelaySender, BatchItem, asyncio.Future]]]
-        self.pending = {}
-        self.running: set[tuple[int, bool]] = set()
+        self.waiting = 0
+        self.running = False
 
-    async def enqueue(self, sender: RelaySender, item: BatchItem) -> str:
+    def add(self, count: int) -> None:
+        self.waiting += count
+        if count and not self.running:
+            self.running = True
+            asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        try:
+            while self.waiting:
+                count, self.waiting = self.waiting, 0
+                await _in_pool(self.executor, queue_drain_kick, limit=count)
+        finally:
+            self.running = False
+
+
+class _EnqueueGroups:
+    """Group commit: a received message is queued at once (mapped, validated and written in
+    one database job) while its account has fewer than ``concurrency`` jobs running in this
+    process; past that, the messages that arrive go together into the next free one (one
+    transaction, at most ``GROUP_MAX``).
+
+    So a few clients never wait for each other's commit, and many share commits as they
+    come. Accounts (and test keys) are never mixed in a group; one account cannot hold more
+    than ``concurrency`` of the database threads.
+    """
+
+    def __init__(self, executor: ThreadPoolExecutor, *, concurrency: int) -> None:
+        self.executor = executor
+        self.concurrency = concurrency
+        self.kicks = _DrainKicks(executor)
+        self.pending: dict[tuple[int, bool], list[tuple[ReceivedMessage, asyncio.Future]]] = {}
+        self.running: dict[tuple[int, bool], int] = {}
+
+    async def queue(self, message: ReceivedMessage) -> str:
+        """The final reply of ``message``, once it is committed (or refused)."""
         future = asyncio.get_running_loop().create_future()
-        group = (sender.api_key.account_id, sender.api_key.is_test)
-        self.pending.setdefault(group, []).append((sender, item, future))
+        group = (message.sender.api_key.account_id, message.sender.api_key.is_test)
+        self.pending.setdefault(group, []).append((message, future))
         self._start(group)
         return await future
 
     def _start(self, group: tuple[int, bool]) -> None:
-        if group in self.running or not self.pending.get(group):
-            return
-        waiting = self.pending[group]
-        batch, self.pending[group] = waiting[:GROUP_MAX], waiting[GROUP_MAX:]
-        self.running.add(group)
-        asyncio.get_running_loop().create_task(self._flush(group, batch))
+        while self.pending.get(group) and self.running.get(group, 0) < self.concurrency:
+            waiting = self.pending[group]
+            batch, self.pending[group] = waiting[:GROUP_MAX], waiting[GROUP_MAX:]
+            self.running[group] = self.running.get(group, 0) + 1
+            asyncio.get_running_loop().create_task(self._flush(group, batch))
+        if not self.pending.get(group):
+            self.pending.pop(group, None)
 
     async def _flush(self, group: tuple[int, bool], batch: list) -> None:
         try:
             replies = await _in_pool(
-                self.executor,
-                relay_items_enqueue,
-                account=batch[0][0].account,
-                is_test=group[1],
-                items=[item for _, item, _ in batch],
+                self.executor, relay_messages_queue, messages=[message for message, _ in batch]
             )
-        except RelayRefusal as refusal:
-            replies = [refusal.reply] * len(batch)
         except Exception:
             logger.exception("relay: enqueue failed")
             replies = [REPLY_TEMPORARY] * len(batch)
         finally:
-            self.running.discard(group)
-        for (_, _, future), reply in zip(batch, replies, strict=True):
+            self.running[group] -= 1
+            if not self.running[group]:
+                del self.running[group]
+        for (_, future), reply in zip(batch, replies, strict=True):
             if not future.done():  # its client may be gone (the message is queued anyway)
                 future.set_result(reply)
+        self.kicks.add(sum(1 for reply in replies if reply.startswith("250")))
         self._start(group)
 
 
 class RelayHandler:
     """aiosmtpd hooks: MAIL, RCPT and DATA, each answered by a service run off the loop."""
 
-    def __init__(self, executor: ThreadPoolExecutor) -> None:
+    def __init__(self, executor: ThreadPoolExecutor, *, enqueue_concurrency: int) -> None:
         self.executor = executor
-        self.groups = _EnqueueGroups(executor)
+        self.groups = _EnqueueGroups(executor, concurrency=enqueue_concurrency)
 
     async def run(self, func: Callable[..., T], **kwargs: Any) -> T:
         return await _in_pool(self.executor, func, **kwargs)
@@ -237,25 +269,36 @@ class RelayHandler:
         sender = getattr(envelope, "relay_sender", None)
         if sender is None:
             return "503 5.5.1 Error: need MAIL command"
-        try:
-            item = await self.run(
-                relay_message_prepare,
-                sender=sender,
-                raw=envelope.original_content,
-                rcpt_tos=list(envelope.rcpt_tos),
-                mail_from=envelope.mail_from or "",
-            )
-        except RelayRefusal as refusal:
-            return refusal.reply
-        except Exception:
-            logger.exception("relay: DATA failed")
-            return REPLY_TEMPORARY
-        return await self.groups.enqueue(sender, item)
+        message = ReceivedMessage(
+            sender=sender,
+            raw=envelope.original_content,
+            rcpt_tos=list(envelope.rcpt_tos),
+            mail_from=envelope.mail_from or "",
+        )
+        return await self.groups.queue(message)
 
     async def handle_exception(self, error: Exception) -> str:
         # aiosmtpd would answer with the exception's text; never show internals.
         logger.exception("relay: SMTP session error", exc_info=error)
         return "451 4.3.0 Temporary failure, try again later"
+
+
+@functools.lru_cache(maxsize=1024)
+def _address_parse(arg: str) -> tuple[str | None, str | None]:
+    """aiosmtpd's parse of a MAIL/RCPT argument (``<addr> PARAMS``), kept for the next time.
+
+    The same few addresses come in message after message, and aiosmtpd's own ``_getaddr``
+    builds a typing Protocol class on every call (a third of its cost). Arguments are
+    bounded by the SMTP line length, so the cache is too.
+    """
+    try:
+        if arg.lstrip().startswith("<"):
+            address, rest = get_angle_addr(arg)
+        else:
+            address, rest = get_addr_spec(arg)
+    except HeaderParseError:
+        return None, None
+    return address.addr_spec, rest
 
 
 class RelaySMTP(SMTP):
@@ -264,6 +307,15 @@ class RelaySMTP(SMTP):
     def __init__(self, handler: RelayHandler, **kwargs: Any) -> None:
         super().__init__(handler, **kwargs)
         self.relay_handler = handler
+
+    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
+        if not arg:
+            return "", ""
+        address, rest = _address_parse(arg)
+        if address is not None and self.local_part_limit:
+            if len(address.rpartition("@")[0]) > self.local_part_limit:
+                return None, None
+        return address, rest
 
     def _authenticate(self, mechanism: str, auth_data: Any) -> Any:
         # Called synchronously by the built-in PLAIN/LOGIN parsers: hand the credentials back
@@ -306,7 +358,11 @@ class RelayServer:
         self.executor = ThreadPoolExecutor(
             max_workers=relay.db_threads, thread_name_prefix="relay-db"
         )
-        self.handler = RelayHandler(self.executor)
+        # Half the database threads at most for one account's enqueues: the rest stay free for
+        # other accounts and for every client's MAIL and DATA checks.
+        self.handler = RelayHandler(
+            self.executor, enqueue_concurrency=max(1, relay.db_threads // 2)
+        )
         self.hostname = socket.gethostname()
         self.port: int | None = None
         self._loop: asyncio.AbstractEventLoop | None = None

@@ -5,13 +5,16 @@ its bounded thread pool (``relay.server``). Each returns the SMTP reply to give,
 next step needs; refusals are ``RelayRefusal`` carrying their reply line.
 """
 
+import functools
 import logging
 from dataclasses import dataclass
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Exists, OuterRef
+from django.db import connection
 
-from accounts.models import PERMISSION_MAIL, ApiKey
+from accounts.models import PERMISSION_MAIL, AccountSettings, ApiKey
+from accounts.selectors import TrackingDefaults
 from accounts.services import api_key_authenticate
 from accounts.throttling import api_key_rate_count
 from mail.attachments import attachments_accept
@@ -46,12 +49,14 @@ class RelayRefusal(Exception):
 
 @dataclass(frozen=True)
 class RelayIdentity:
-    """Who authenticated on a connection (kept in the aiosmtpd session)."""
+    """Who authenticated on a connection (kept in the aiosmtpd session for its lifetime).
+
+    ``api_key`` is the key as AUTH loaded it, with its account: each MAIL re-reads only what
+    may change under an open connection (``relay_mail_begin``), not the whole key.
+    """
 
     login: bytes
-    api_key_id: int
-    account_id: int
-    is_test: bool
+    api_key: ApiKey
 
 
 @dataclass(frozen=True)
@@ -59,6 +64,7 @@ class RelaySender:
     """What MAIL FROM checked, for the DATA of the same transaction."""
 
     api_key: ApiKey
+    tracking: TrackingDefaults
 
     @property
     def account(self) -> AbstractBaseUser:
@@ -78,8 +84,32 @@ def relay_authenticate(*, login: bytes, password: bytes) -> RelayIdentity:
     api_key = api_key_authenticate(plain_key=plain_key)
     if api_key is None or not api_key.has_permission(PERMISSION_MAIL):
         raise RelayRefusal(REPLY_AUTH_INVALID)
-    return RelayIdentity(
-        login=login, api_key_id=api_key.pk, account_id=api_key.account_id, is_test=api_key.is_test
+    return RelayIdentity(login=login, api_key=api_key)
+
+
+# What may change while a client keeps its connection: the key (revoked, permissions), its
+# account (deactivated, default provider, tracking defaults). One primary-key lookup per MAIL,
+# written out because the ORM's building of this query cost ten times its execution (1.5 ms
+# of CPU against 0.15 ms). Portable: PostgreSQL and SQLite.
+_SENDER_STATE_SQL = """
+SELECT k.revoked_at, k.permissions, u.is_active,
+       EXISTS (SELECT 1 FROM {provider} p
+               WHERE p.account_id = k.account_id AND p.is_default AND p.is_active),
+       s.track_opens, s.track_clicks
+FROM {api_key} k
+JOIN {user} u ON u.id = k.account_id
+LEFT JOIN {settings} s ON s.account_id = k.account_id
+WHERE k.id = %s
+"""
+
+
+@functools.cache
+def _sender_state_sql() -> str:
+    return _SENDER_STATE_SQL.format(
+        provider=SmtpProvider._meta.db_table,
+        api_key=ApiKey._meta.db_table,
+        user=get_user_model()._meta.db_table,
+        settings=AccountSettings._meta.db_table,
     )
 
 
@@ -89,31 +119,30 @@ def relay_mail_begin(*, identity: RelayIdentity) -> RelaySender:
     Checked again for every message: a key revoked while a client keeps its connection open
     is refused at its next message.
     """
-    # One query: the key, its account and settings, and whether a default provider exists.
-    api_key = (
-        ApiKey.objects.select_related("account", "account__mail_settings")
-        .annotate(
-            has_provider=Exists(
-                SmtpProvider.objects.filter(
-                    account_id=OuterRef("account_id"), is_default=True, is_active=True
-                )
-            )
-        )
-        .filter(pk=identity.api_key_id)
-        .first()
-    )
-    if api_key is None or api_key.revoked_at is not None or not api_key.account.is_active:
+    with connection.cursor() as cursor:
+        cursor.execute(_sender_state_sql(), [identity.api_key.pk])
+        row = cursor.fetchone()
+    if row is None:
         raise RelayRefusal(REPLY_KEY_REVOKED)
-    if not api_key.has_permission(PERMISSION_MAIL):
+    revoked_at, permissions, account_active, has_provider, track_opens, track_clicks = row
+    if revoked_at is not None or not account_active:
+        raise RelayRefusal(REPLY_KEY_REVOKED)
+    permissions = ApiKey._meta.get_field("permissions").from_db_value(permissions, None, connection)
+    if PERMISSION_MAIL not in (permissions or []):
         raise RelayRefusal(REPLY_NOT_ALLOWED)
-    wait = api_key_rate_count(api_key_id=api_key.pk)
+    wait = api_key_rate_count(api_key_id=identity.api_key.pk)
     if wait is not None:
         raise RelayRefusal(
             f"421 4.7.0 Too many messages for this API key, try again in {max(1, int(wait))} s"
         )
-    if not api_key.has_provider:  # as providers.selectors.provider_get_default decides
+    if not has_provider:  # as providers.selectors.provider_get_default decides
         raise RelayRefusal(REPLY_NO_PROVIDER)
-    return RelaySender(api_key=api_key)
+    # No settings row: the defaults (accounts.selectors.account_tracking_defaults).
+    tracking = TrackingDefaults(
+        track_opens=True if track_opens is None else bool(track_opens),
+        track_clicks=True if track_clicks is None else bool(track_clicks),
+    )
+    return RelaySender(api_key=identity.api_key, tracking=tracking)
 
 
 def _one_line(text: str) -> str:
@@ -142,6 +171,10 @@ def relay_message_prepare(
         error = validation_error_body(serializer.errors)["error"]
         raise RelayRefusal(f"550 5.6.0 {_one_line(error['message'])}")
     data = dict(serializer.validated_data)
+    # The account's tracking defaults as MAIL read them (the key's account object is the one
+    # AUTH loaded, possibly long ago).
+    data.setdefault("track_opens", sender.tracking.track_opens)
+    data.setdefault("track_clicks", sender.tracking.track_clicks)
     if mapped.attachments:
         try:
             data["attachments"] = attachments_accept(
@@ -158,19 +191,69 @@ def relay_items_enqueue(
     """DATA, second half: queue prepared messages of one account, like one batch request.
 
     Several connections' messages that are ready at the same moment go in one call (one
-    transaction, one drain kick, one suppression-list query: ``batch_enqueue`` fails an item
-    whose ``to`` is suppressed with RECIPIENT_SUPPRESSED, answered ``550 5.1.1``, and drops
-    suppressed cc/bcc). Returns each message's final reply, in order: ``250 2.0.0
-    queued as <id>``, or the refusal of that item alone. ``RelayRefusal`` (451 4.3.0) when the
-    account lost its default provider since MAIL refuses them all.
+    transaction, one suppression-list query: ``batch_enqueue`` fails an item whose ``to`` is
+    suppressed with RECIPIENT_SUPPRESSED, answered ``550 5.1.1``, and drops suppressed
+    cc/bcc). Returns each message's final reply, in order: ``250 2.0.0 queued as <id>``, or
+    the refusal of that item alone. ``RelayRefusal`` (451 4.3.0) when the account lost its
+    default provider since MAIL refuses them all. The drain is not kicked: the caller does it
+    once its replies are out.
     """
     for index, item in enumerate(items):
         item.index = index
     try:
-        done = batch_enqueue(account=account, items=items, is_test=is_test)
+        done = batch_enqueue(account=account, items=items, is_test=is_test, kick=False)
     except NoSmtpProvider:
         raise RelayRefusal(REPLY_NO_PROVIDER) from None
     return [_final_reply(item) for item in done]
+
+
+@dataclass(frozen=True)
+class ReceivedMessage:
+    """One message as DATA received it, with what MAIL checked."""
+
+    sender: RelaySender
+    raw: bytes
+    rcpt_tos: list[str]
+    mail_from: str
+
+
+def relay_messages_queue(*, messages: list[ReceivedMessage]) -> list[str]:
+    """DATA: map, validate and queue received messages of one account and mode (live or
+    test) in one transaction; each message's final reply, in order.
+
+    A message refused on its own (``550 5.6.0``...) does not hold back the others.
+    """
+    replies: list[str] = [""] * len(messages)
+    items: list[BatchItem] = []
+    positions: list[int] = []
+    for position, message in enumerate(messages):
+        try:
+            item = relay_message_prepare(
+                sender=message.sender,
+                raw=message.raw,
+                rcpt_tos=message.rcpt_tos,
+                mail_from=message.mail_from,
+            )
+        except RelayRefusal as refusal:
+            replies[position] = refusal.reply
+            continue
+        except Exception:
+            logger.exception("relay: DATA failed")
+            replies[position] = REPLY_TEMPORARY
+            continue
+        items.append(item)
+        positions.append(position)
+    if items:
+        sender = messages[positions[0]].sender
+        try:
+            done = relay_items_enqueue(
+                account=sender.account, is_test=sender.api_key.is_test, items=items
+            )
+        except RelayRefusal as refusal:
+            done = [refusal.reply] * len(items)
+        for position, reply in zip(positions, done, strict=True):
+            replies[position] = reply
+    return replies
 
 
 def _final_reply(item: BatchItem) -> str:
@@ -179,14 +262,3 @@ def _final_reply(item: BatchItem) -> str:
     if item.error["code"] == "RECIPIENT_SUPPRESSED":
         return f"550 5.1.1 {_one_line(item.error['message'])}"
     return f"550 5.6.0 {_one_line(item.error['message'])}"
-
-
-def relay_message_queue(
-    *, sender: RelaySender, raw: bytes, rcpt_tos: list[str], mail_from: str
-) -> str:
-    """DATA for one message on its own: prepare it, queue it, the final reply."""
-    item = relay_message_prepare(sender=sender, raw=raw, rcpt_tos=rcpt_tos, mail_from=mail_from)
-    (reply,) = relay_items_enqueue(
-        account=sender.account, is_test=sender.api_key.is_test, items=[item]
-    )
-    return reply

@@ -51,13 +51,15 @@ def batch_enqueue(
     items: list[BatchItem],
     is_test: bool,
     on_stored: Callable[[list[BatchItem]], None] | None = None,
+    kick: bool = True,
 ) -> list[BatchItem]:
     """Queue the valid items of a batch through the account's default provider.
 
     Raises ``NoSmtpProvider`` (nothing queued). An item without any sender address fails on
     its own. All valid items are written in one transaction; ``on_stored(items)`` runs inside
     it once their ids are known (the Idempotency-Key stores the batch's answer there, so the
-    rows and the answer commit together), and only when something was queued.
+    rows and the answer commit together), and only when something was queued. ``kick=False``:
+    the caller kicks the drain itself (the SMTP relay, after its replies, once for many).
     """
     provider = provider_get_default(account=account)
     if provider is None:
@@ -95,7 +97,7 @@ def batch_enqueue(
         if on_stored is not None:
             on_stored(items)
 
-    queue_enqueue(messages=[m for _, m in queued], provider=provider, on_stored=stored)
+    queue_enqueue(messages=[m for _, m in queued], provider=provider, on_stored=stored, kick=kick)
     return items
 
 
@@ -104,6 +106,7 @@ def queue_enqueue(
     messages: list[Message],
     provider: SmtpProvider,
     on_stored: Callable[[list[QueueItem]], None] | None = None,
+    kick: bool = True,
 ) -> list[QueueItem]:
     """Store unsaved messages as ``queued``, each with a queue item and a ``queued`` event.
 
@@ -145,7 +148,7 @@ def queue_enqueue(
         if on_stored is not None:
             on_stored(items)
         count = sum(1 for m in messages if m.status == MessageStatus.QUEUED)
-        if count:
+        if count and kick:
             transaction.on_commit(lambda: queue_drain_kick(limit=count))
     return items
 

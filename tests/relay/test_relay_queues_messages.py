@@ -10,7 +10,7 @@ from django.core.mail.backends.smtp import EmailBackend
 
 from mail.models import EventType, Message
 from tests.factories import api_key_for
-from tests.relay.conftest import simple_message
+from tests.relay.conftest import delivered, simple_message
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -41,8 +41,8 @@ def test_django_email_backend_sends_through_the_relay_with_tracking_and_status(
     assert mail.send() == 1
 
     message = Message.objects.get(account=alice)
-    # The eager drain of the test settings sent it right after the enqueue committed.
-    (received,) = smtp_server.by_message_id(message.message_id)
+    # The eager drain of the test settings sends it right after the relay's reply.
+    (received,) = delivered(smtp_server, message.message_id)
     assert sorted(received.rcpt_tos) == [
         "audit@example.com",
         "boss@example.com",
@@ -178,7 +178,7 @@ def test_inline_images_and_custom_headers_arrive_as_sent(
     smtp_client(alice_key).send_message(mail)
 
     message = Message.objects.get(account=alice)
-    (received,) = smtp_server.by_message_id(message.message_id)
+    (received,) = delivered(smtp_server, message.message_id)
     parsed = received.parsed
     assert parsed["List-Unsubscribe"] == "<https://yourdomain.com/u/1>"
     assert parsed["X-Campaign"] == "Winter – 2026"
