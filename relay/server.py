@@ -147,16 +147,19 @@ async def _in_pool(executor: ThreadPoolExecutor, func: Callable[..., T], **kwarg
 GROUP_MAX = 100
 
 
-class _DrainKicks:
+class DrainKicks:
     """The drain kicks of this process's enqueues, sent after their replies and coalesced.
 
-    A kick only cuts the time until a worker sends (the periodic drain guarantees it), so it
-    need not delay the client's 250: each committed group asks for one, at most one is in
-    flight, and the groups committed meanwhile share the next.
+    With a broker a kick is a publish that only cuts the time until a worker sends (the
+    periodic drain guarantees it), so it need not delay the client's 250: each committed job
+    asks for one, at most one is in flight, and the jobs committed meanwhile share the next.
     """
 
-    def __init__(self, executor: ThreadPoolExecutor) -> None:
+    def __init__(
+        self, executor: ThreadPoolExecutor, kick: Callable[..., None] = queue_drain_kick
+    ) -> None:
         self.executor = executor
+        self.kick = kick
         self.waiting = 0
         self.running = False
 
@@ -170,7 +173,7 @@ class _DrainKicks:
         try:
             while self.waiting:
                 count, self.waiting = self.waiting, 0
-                await _in_pool(self.executor, queue_drain_kick, limit=count)
+                await _in_pool(self.executor, self.kick, limit=count)
         finally:
             self.running = False
 
@@ -186,10 +189,12 @@ class _EnqueueGroups:
     than ``concurrency`` of the database threads.
     """
 
-    def __init__(self, executor: ThreadPoolExecutor, *, concurrency: int) -> None:
+    def __init__(
+        self, executor: ThreadPoolExecutor, *, concurrency: int, kicks: DrainKicks | None
+    ) -> None:
         self.executor = executor
         self.concurrency = concurrency
-        self.kicks = _DrainKicks(executor)
+        self.kicks = kicks  # None: each job kicks the drain itself, before its replies
         self.pending: dict[tuple[int, bool], list[tuple[ReceivedMessage, asyncio.Future]]] = {}
         self.running: dict[tuple[int, bool], int] = {}
 
@@ -213,7 +218,10 @@ class _EnqueueGroups:
     async def _flush(self, group: tuple[int, bool], batch: list) -> None:
         try:
             replies = await _in_pool(
-                self.executor, relay_messages_queue, messages=[message for message, _ in batch]
+                self.executor,
+                relay_messages_queue,
+                messages=[message for message, _ in batch],
+                kick=self.kicks is None,
             )
         except Exception:
             logger.exception("relay: enqueue failed")
@@ -225,7 +233,8 @@ class _EnqueueGroups:
         for (_, future), reply in zip(batch, replies, strict=True):
             if not future.done():  # its client may be gone (the message is queued anyway)
                 future.set_result(reply)
-        self.kicks.add(sum(1 for reply in replies if reply.startswith("250")))
+        if self.kicks is not None:
+            self.kicks.add(sum(1 for reply in replies if reply.startswith("250")))
         self._start(group)
 
 
@@ -234,7 +243,10 @@ class RelayHandler:
 
     def __init__(self, executor: ThreadPoolExecutor, *, enqueue_concurrency: int) -> None:
         self.executor = executor
-        self.groups = _EnqueueGroups(executor, concurrency=enqueue_concurrency)
+        # Without a broker (tasks run eagerly) the kick is the drain itself, sending in this
+        # process: it stays in the job that queued, before the replies, as in the batch API.
+        kicks = None if settings.CELERY_TASK_ALWAYS_EAGER else DrainKicks(executor)
+        self.groups = _EnqueueGroups(executor, concurrency=enqueue_concurrency, kicks=kicks)
 
     async def run(self, func: Callable[..., T], **kwargs: Any) -> T:
         return await _in_pool(self.executor, func, **kwargs)

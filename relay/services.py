@@ -186,7 +186,7 @@ def relay_message_prepare(
 
 
 def relay_items_enqueue(
-    *, account: AbstractBaseUser, is_test: bool, items: list[BatchItem]
+    *, account: AbstractBaseUser, is_test: bool, items: list[BatchItem], kick: bool = True
 ) -> list[str]:
     """DATA, second half: queue prepared messages of one account, like one batch request.
 
@@ -195,13 +195,13 @@ def relay_items_enqueue(
     suppressed with RECIPIENT_SUPPRESSED, answered ``550 5.1.1``, and drops suppressed
     cc/bcc). Returns each message's final reply, in order: ``250 2.0.0 queued as <id>``, or
     the refusal of that item alone. ``RelayRefusal`` (451 4.3.0) when the account lost its
-    default provider since MAIL refuses them all. The drain is not kicked: the caller does it
-    once its replies are out.
+    default provider since MAIL refuses them all. ``kick=False``: the drain is not kicked
+    here, the caller does it once its replies are out.
     """
     for index, item in enumerate(items):
         item.index = index
     try:
-        done = batch_enqueue(account=account, items=items, is_test=is_test, kick=False)
+        done = batch_enqueue(account=account, items=items, is_test=is_test, kick=kick)
     except NoSmtpProvider:
         raise RelayRefusal(REPLY_NO_PROVIDER) from None
     return [_final_reply(item) for item in done]
@@ -217,11 +217,12 @@ class ReceivedMessage:
     mail_from: str
 
 
-def relay_messages_queue(*, messages: list[ReceivedMessage]) -> list[str]:
+def relay_messages_queue(*, messages: list[ReceivedMessage], kick: bool = True) -> list[str]:
     """DATA: map, validate and queue received messages of one account and mode (live or
     test) in one transaction; each message's final reply, in order.
 
-    A message refused on its own (``550 5.6.0``...) does not hold back the others.
+    A message refused on its own (``550 5.6.0``...) does not hold back the others. ``kick``
+    as in ``relay_items_enqueue``.
     """
     replies: list[str] = [""] * len(messages)
     items: list[BatchItem] = []
@@ -247,7 +248,7 @@ def relay_messages_queue(*, messages: list[ReceivedMessage]) -> list[str]:
         sender = messages[positions[0]].sender
         try:
             done = relay_items_enqueue(
-                account=sender.account, is_test=sender.api_key.is_test, items=items
+                account=sender.account, is_test=sender.api_key.is_test, items=items, kick=kick
             )
         except RelayRefusal as refusal:
             done = [refusal.reply] * len(items)

@@ -7,13 +7,12 @@ commit their rows (``transaction=True``).
 import base64
 import smtplib
 import ssl
-import time
 from collections.abc import Callable, Iterator
 
 import pytest
 
 from relay.server import RelayServer, relay_settings
-from tests.smtp_server import ReceivedMessage, SmtpTestServer, self_signed_certificate
+from tests.smtp_server import self_signed_certificate
 
 # The relay's threads and the test must see one database: on SQLite that is not a given.
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -88,15 +87,3 @@ def simple_message(
         f"From: Your App <support@yourdomain.com>\r\nTo: {to}\r\nSubject: {subject}\r\n"
         f"{extra}\r\n{body}\r\n"
     )
-
-
-def delivered(smtp_server: SmtpTestServer, message_id: str) -> list[ReceivedMessage]:
-    """What the SMTP server received with this Message-ID, waiting for the drain (up to 10 s).
-
-    The relay kicks the drain after its 250 reply, not before (in the tests' eager mode the
-    drain then runs in a relay thread), so the message reaches the server a moment later.
-    """
-    deadline = time.monotonic() + 10
-    while not (received := smtp_server.by_message_id(message_id)) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    return received

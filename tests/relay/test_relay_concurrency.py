@@ -2,6 +2,8 @@
 
 import smtplib
 import threading
+import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
@@ -9,7 +11,7 @@ import pytest
 from django.db import connection
 
 from accounts.models import ApiKey
-from mail.models import Message
+from mail.models import Message, QueueItem
 from tests.factories import api_key_for
 from tests.relay.conftest import simple_message
 
@@ -99,3 +101,40 @@ def test_a_client_stuck_in_a_slow_database_call_does_not_stall_the_others(
     assert slow_result and slow_result[0][0] == 250
     assert Message.objects.filter(account=alice).count() == 1
     assert Message.objects.filter(account=bob).count() == 1
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="locks a PostgreSQL table from outside"
+)
+def test_messages_that_wait_for_a_free_enqueue_are_queued_together_and_all_sent(
+    relay, alice, alice_key, alice_provider, smtp_server
+):
+    groups = relay.handler.groups
+    waiting = 6
+    clients = groups.concurrency + waiting
+    # INSERTs into mail_message wait (reads do not): the first messages' jobs hold every
+    # enqueue slot of alice's account, so the next ones must wait for a free one.
+    locker = psycopg.connect(_database_url())
+    locker.execute("LOCK TABLE mail_message IN EXCLUSIVE MODE")
+    with ThreadPoolExecutor(max_workers=clients) as pool:
+        try:
+            sends = [pool.submit(_send, relay.port, alice_key, n) for n in range(clients)]
+            deadline = time.monotonic() + 20
+            while len(groups.pending.get((alice.pk, False), [])) < waiting:
+                assert time.monotonic() < deadline, "the messages never waited"
+                time.sleep(0.02)
+            assert not any(send.done() for send in sends)  # no 250 before the commit
+        finally:
+            locker.rollback()
+            locker.close()
+        answers = [send.result(timeout=30) for send in sends]
+
+    assert [code for code, _ in answers] == [250] * clients
+    # One transaction per job: its rows share its timestamp. The ones that waited went in one.
+    per_transaction = Counter(
+        QueueItem.objects.filter(account=alice).values_list("created_at", flat=True)
+    )
+    assert sorted(per_transaction.values()) == [1] * groups.concurrency + [waiting]
+    # Each job's drain (eager in the tests) sent its messages before their replies.
+    for _, reply in answers:
+        assert len(smtp_server.by_message_id(reply.decode().rsplit(" ", 1)[1])) == 1

@@ -113,3 +113,37 @@ def test_what_cannot_be_mapped_is_refused_naming_the_field(headers, field):
     with pytest.raises(MimeRejected) as refused:
         mime_to_message(raw=mail.as_bytes(), rcpt_tos=["a@example.com"], mail_from="")
     assert refused.value.field == field
+
+
+def test_kept_header_parses_never_carry_one_message_into_the_next():
+    # Structural headers are parsed once per distinct value (relay.mime._RelayPolicy): two
+    # messages in a row with other charsets, encodings and a folded Content-Type still map
+    # as policy.default maps each on its own.
+    latin = (
+        b"To: a@example.com\r\nSubject: Hi\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: text/plain;\r\n charset="iso-8859-1"\r\n'
+        b"Content-Transfer-Encoding: quoted-printable\r\n\r\nCaf=E9\r\n"
+    )
+    utf8 = _mail(To="a@example.com")
+    utf8.set_content("Café ☕")
+    for _ in range(2):
+        assert mime_to_message(raw=latin, rcpt_tos=[], mail_from="").data["text"] == "Café\n"
+        mapped = mime_to_message(raw=utf8.as_bytes(), rcpt_tos=[], mail_from="")
+        assert mapped.data["text"] == "Café ☕\n"
+
+
+def test_the_mapping_equals_the_one_made_with_policy_default():
+    from email import message_from_bytes, policy
+
+    mail = _mail(To="a@example.com", Cc="c@example.com", From="Shop <shop@example.com>")
+    mail.add_alternative("<p>Hi</p>", subtype="html")
+    mail.add_attachment(b"%PDF", maintype="application", subtype="pdf", filename="a.pdf")
+    raw = mail.as_bytes()
+    mapped = mime_to_message(raw=raw, rcpt_tos=["a@example.com"], mail_from="")
+    reference = message_from_bytes(raw, policy=policy.default)
+    for field, subtype in (("text", "plain"), ("html", "html")):
+        body = reference.get_body((subtype,)).get_content().replace("\r\n", "\n")
+        assert mapped.data[field] == body
+    assert [(a["filename"], a["content_type"], a["content"]) for a in mapped.attachments] == [
+        ("a.pdf", "application/pdf", b"%PDF")
+    ]

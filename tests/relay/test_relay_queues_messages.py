@@ -8,9 +8,10 @@ import pytest
 from django.core.mail import EmailMultiAlternatives
 from django.core.mail.backends.smtp import EmailBackend
 
+from accounts.models import AccountSettings
 from mail.models import EventType, Message
 from tests.factories import api_key_for
-from tests.relay.conftest import delivered, simple_message
+from tests.relay.conftest import simple_message
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -41,8 +42,8 @@ def test_django_email_backend_sends_through_the_relay_with_tracking_and_status(
     assert mail.send() == 1
 
     message = Message.objects.get(account=alice)
-    # The eager drain of the test settings sends it right after the relay's reply.
-    (received,) = delivered(smtp_server, message.message_id)
+    # The eager drain of the test settings sent it right after the enqueue committed.
+    (received,) = smtp_server.by_message_id(message.message_id)
     assert sorted(received.rcpt_tos) == [
         "audit@example.com",
         "boss@example.com",
@@ -178,7 +179,7 @@ def test_inline_images_and_custom_headers_arrive_as_sent(
     smtp_client(alice_key).send_message(mail)
 
     message = Message.objects.get(account=alice)
-    (received,) = delivered(smtp_server, message.message_id)
+    (received,) = smtp_server.by_message_id(message.message_id)
     parsed = received.parsed
     assert parsed["List-Unsubscribe"] == "<https://yourdomain.com/u/1>"
     assert parsed["X-Campaign"] == "Winter – 2026"
@@ -190,3 +191,18 @@ def test_inline_images_and_custom_headers_arrive_as_sent(
     (image,) = [p for p in parsed.walk() if p.get_content_type() == "image/png"]
     assert image["Content-ID"] == "<logo@shop>"
     assert image.get_content() == logo
+
+
+def test_tracking_defaults_changed_while_connected_apply_to_the_next_message(
+    smtp_client, alice, alice_key, alice_provider
+):
+    client = smtp_client(alice_key)
+    html = "MIME-Version: 1.0\r\nContent-Type: text/html\r\n"
+    client.sendmail("support@yourdomain.com", ["user@example.com"], simple_message(extra=html))
+    AccountSettings.objects.update_or_create(
+        account=alice, defaults={"track_opens": False, "track_clicks": False}
+    )
+    client.sendmail("support@yourdomain.com", ["user@example.com"], simple_message(extra=html))
+    first, second = Message.objects.filter(account=alice).order_by("pk")
+    assert (first.track_opens, first.track_clicks) == (True, True)
+    assert (second.track_opens, second.track_clicks) == (False, False)

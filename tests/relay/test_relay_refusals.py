@@ -3,11 +3,13 @@
 import smtplib
 
 import pytest
+from aiosmtpd.smtp import SMTP
 
 from accounts import throttling
 from accounts.models import ApiKey
 from accounts.services import api_key_revoke
 from mail.models import Message
+from relay.server import RelaySMTP
 from tests.factories import SmtpProviderFactory, api_key_for
 from tests.relay.conftest import plain_auth, simple_message
 
@@ -71,6 +73,38 @@ def test_a_key_that_lost_the_mail_permission_is_550_5_7_1_at_mail(
     ApiKey.objects.filter(account=alice).update(permissions=["templates"])
     code, reply = client.mail("support@yourdomain.com")
     assert code == 550 and reply.startswith(b"5.7.1 ")
+
+
+def test_a_key_revoked_after_its_first_message_is_550_5_7_1_at_the_next_mail(
+    smtp_client, alice, alice_key, alice_provider
+):
+    # The session keeps the key AUTH loaded; every MAIL still reads its state again.
+    client = smtp_client(alice_key)
+    client.sendmail("support@yourdomain.com", ["user@example.com"], simple_message())
+    api_key_revoke(api_key=ApiKey.objects.get(account=alice))
+    code, reply = client.mail("support@yourdomain.com")
+    assert code == 550 and reply.startswith(b"5.7.1 ")
+    assert Message.objects.filter(account=alice).count() == 1
+
+
+def test_a_deactivated_account_is_550_5_7_1_at_the_next_mail(
+    smtp_client, alice, alice_key, alice_provider
+):
+    client = smtp_client(alice_key)
+    client.sendmail("support@yourdomain.com", ["user@example.com"], simple_message())
+    type(alice).objects.filter(pk=alice.pk).update(is_active=False)
+    code, reply = client.mail("support@yourdomain.com")
+    assert code == 550 and reply.startswith(b"5.7.1 ")
+
+
+def test_a_provider_deactivated_while_connected_is_451_4_3_0_at_the_next_mail(
+    smtp_client, alice, alice_key, alice_provider
+):
+    client = smtp_client(alice_key)
+    client.sendmail("support@yourdomain.com", ["user@example.com"], simple_message())
+    type(alice_provider).objects.filter(pk=alice_provider.pk).update(is_active=False)
+    code, reply = client.mail("support@yourdomain.com")
+    assert code == 451 and reply.startswith(b"4.3.0 ")
 
 
 def test_mail_before_auth_is_530_5_7_0(smtp_client, alice_provider):
@@ -170,6 +204,33 @@ def test_auth_is_not_offered_before_starttls(relay_tls, alice_key):
     code, reply = client.mail("support@yourdomain.com")
     assert code == 530
     client.close()
+
+
+def test_a_malformed_recipient_is_553_each_time(smtp_client, alice_key, alice_provider):
+    client = smtp_client(alice_key)
+    client.mail("support@yourdomain.com")
+    assert client.docmd("RCPT", "TO:<a@b@c>")[0] == 553
+    assert client.docmd("RCPT", "TO:<a@b@c>")[0] == 553  # a kept parse answers alike
+
+
+@pytest.mark.parametrize("limit", [0, 4])
+def test_mail_and_rcpt_arguments_parse_as_aiosmtpd_parses_them(limit):
+    arguments = [
+        "",
+        "<>",
+        "<user@example.com>",
+        "user@example.com",
+        "<user@example.com> SIZE=10 BODY=8BITMIME",
+        "<a@b@c>",
+        "<not an address>",
+        "x <y@z>",
+        '<"q u"@example.com>',
+        "<averylonglocalpart@example.com>",
+    ]
+    ours, theirs = RelaySMTP(object()), SMTP(object())
+    ours.local_part_limit = theirs.local_part_limit = limit
+    for _ in range(2):  # the second round answers from the kept parses
+        assert [ours._getaddr(a) for a in arguments] == [theirs._getaddr(a) for a in arguments]
 
 
 def test_more_than_50_recipients_are_refused_one_by_one(

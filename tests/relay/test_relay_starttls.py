@@ -5,7 +5,7 @@ import smtplib
 import pytest
 
 from mail.models import Message
-from tests.relay.conftest import client_tls_context, delivered, simple_message
+from tests.relay.conftest import client_tls_context, simple_message
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -26,7 +26,7 @@ def test_smtplib_sends_after_starttls_with_the_relays_certificate(
     client.quit()
 
     message = Message.objects.get(account=alice)
-    assert [m.rcpt_tos for m in delivered(smtp_server, message.message_id)] == [
+    assert [m.rcpt_tos for m in smtp_server.by_message_id(message.message_id)] == [
         ["user@example.com"]
     ]
 

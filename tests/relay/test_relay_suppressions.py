@@ -7,7 +7,7 @@ import pytest
 
 from mail.models import Message
 from suppressions.services import suppression_add
-from tests.relay.conftest import delivered, simple_message
+from tests.relay.conftest import simple_message
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -45,7 +45,7 @@ def test_suppressed_cc_and_bcc_are_dropped_and_the_rest_is_queued(
     message = Message.objects.get(account=alice)
     assert message.cc == ["cc-ok@example.com"] and message.bcc == []
     assert sorted(message.suppressed) == ["bcc-gone@example.com", "cc-gone@example.com"]
-    (received,) = delivered(smtp_server, message.message_id)
+    (received,) = smtp_server.by_message_id(message.message_id)
     assert sorted(received.rcpt_tos) == ["cc-ok@example.com", "user@example.com"]
 
 
