@@ -185,8 +185,9 @@ class _EnqueueGroups:
     transaction, at most ``GROUP_MAX``).
 
     So a few clients never wait for each other's commit, and many share commits as they
-    come. Accounts (and test keys) are never mixed in a group; one account cannot hold more
-    than ``concurrency`` of the database threads.
+    come. Accounts, test keys and providers (a default changed between two MAILs) are never
+    mixed in a group; one account cannot hold more than ``concurrency`` of the database
+    threads (twice that only while its default provider changes).
     """
 
     def __init__(
@@ -195,18 +196,19 @@ class _EnqueueGroups:
         self.executor = executor
         self.concurrency = concurrency
         self.kicks = kicks  # None: each job kicks the drain itself, before its replies
-        self.pending: dict[tuple[int, bool], list[tuple[ReceivedMessage, asyncio.Future]]] = {}
-        self.running: dict[tuple[int, bool], int] = {}
+        self.pending: dict[tuple[int, bool, int], list[tuple[ReceivedMessage, asyncio.Future]]] = {}
+        self.running: dict[tuple[int, bool, int], int] = {}
 
     async def queue(self, message: ReceivedMessage) -> str:
         """The final reply of ``message``, once it is committed (or refused)."""
         future = asyncio.get_running_loop().create_future()
-        group = (message.sender.api_key.account_id, message.sender.api_key.is_test)
+        sender = message.sender
+        group = (sender.api_key.account_id, sender.api_key.is_test, sender.provider.pk)
         self.pending.setdefault(group, []).append((message, future))
         self._start(group)
         return await future
 
-    def _start(self, group: tuple[int, bool]) -> None:
+    def _start(self, group: tuple[int, bool, int]) -> None:
         while self.pending.get(group) and self.running.get(group, 0) < self.concurrency:
             waiting = self.pending[group]
             batch, self.pending[group] = waiting[:GROUP_MAX], waiting[GROUP_MAX:]
@@ -215,7 +217,7 @@ class _EnqueueGroups:
         if not self.pending.get(group):
             self.pending.pop(group, None)
 
-    async def _flush(self, group: tuple[int, bool], batch: list) -> None:
+    async def _flush(self, group: tuple[int, bool, int], batch: list) -> None:
         try:
             replies = await _in_pool(
                 self.executor,

@@ -21,7 +21,7 @@ from mail.attachments import attachments_accept
 from mail.queue import BatchItem, batch_enqueue
 from mail.serializers import MessageInputSerializer
 from mailpass.api import validation_error_body
-from mailpass.errors import NoSmtpProvider, ValidationFailed
+from mailpass.errors import ValidationFailed
 from providers.models import SmtpProvider
 from relay.mime import MimeRejected, mime_to_message
 
@@ -65,6 +65,7 @@ class RelaySender:
 
     api_key: ApiKey
     tracking: TrackingDefaults
+    provider: SmtpProvider  # the account's active default provider, as MAIL read it
 
     @property
     def account(self) -> AbstractBaseUser:
@@ -90,17 +91,20 @@ def relay_authenticate(*, login: bytes, password: bytes) -> RelayIdentity:
 # What may change while a client keeps its connection: the key (revoked, permissions), its
 # account (deactivated, default provider, tracking defaults). One primary-key lookup per MAIL,
 # written out because the ORM's building of this query cost ten times its execution (1.5 ms
-# of CPU against 0.15 ms). Portable: PostgreSQL and SQLite.
+# of CPU against 0.15 ms). Portable: PostgreSQL and SQLite. At most one provider row joins
+# (one default per account, a unique constraint).
 _SENDER_STATE_SQL = """
-SELECT k.revoked_at, k.permissions, u.is_active,
-       EXISTS (SELECT 1 FROM {provider} p
-               WHERE p.account_id = k.account_id AND p.is_default AND p.is_active),
-       s.track_opens, s.track_clicks
+SELECT k.revoked_at, k.permissions, u.is_active, s.track_opens, s.track_clicks,
+       p.id, p.from_email, p.from_name
 FROM {api_key} k
 JOIN {user} u ON u.id = k.account_id
 LEFT JOIN {settings} s ON s.account_id = k.account_id
+LEFT JOIN {provider} p ON p.account_id = k.account_id AND p.is_default AND p.is_active
 WHERE k.id = %s
 """
+# The provider's fields an enqueue uses (the default sender); any other is loaded from the
+# database when read (the ORM's deferred fields), never guessed.
+_PROVIDER_FIELDS = ["id", "account_id", "from_email", "from_name"]
 
 
 @functools.cache
@@ -117,32 +121,39 @@ def relay_mail_begin(*, identity: RelayIdentity) -> RelaySender:
     """MAIL FROM: the key is still valid and may send, the account can send, within its rate.
 
     Checked again for every message: a key revoked while a client keeps its connection open
-    is refused at its next message.
+    is refused at its next message. The account's default provider read here is the one the
+    message is queued through (one the drain finds switched off by then is replaced there, as
+    for any queued message).
     """
+    api_key = identity.api_key
     with connection.cursor() as cursor:
-        cursor.execute(_sender_state_sql(), [identity.api_key.pk])
+        cursor.execute(_sender_state_sql(), [api_key.pk])
         row = cursor.fetchone()
     if row is None:
         raise RelayRefusal(REPLY_KEY_REVOKED)
-    revoked_at, permissions, account_active, has_provider, track_opens, track_clicks = row
+    revoked_at, permissions, account_active, track_opens, track_clicks = row[:5]
+    provider_id, from_email, from_name = row[5:]
     if revoked_at is not None or not account_active:
         raise RelayRefusal(REPLY_KEY_REVOKED)
     permissions = ApiKey._meta.get_field("permissions").from_db_value(permissions, None, connection)
     if PERMISSION_MAIL not in (permissions or []):
         raise RelayRefusal(REPLY_NOT_ALLOWED)
-    wait = api_key_rate_count(api_key_id=identity.api_key.pk)
+    wait = api_key_rate_count(api_key_id=api_key.pk)
     if wait is not None:
         raise RelayRefusal(
             f"421 4.7.0 Too many messages for this API key, try again in {max(1, int(wait))} s"
         )
-    if not has_provider:  # as providers.selectors.provider_get_default decides
+    if provider_id is None:  # as providers.selectors.provider_get_default decides
         raise RelayRefusal(REPLY_NO_PROVIDER)
+    provider = SmtpProvider.from_db(
+        connection.alias, _PROVIDER_FIELDS, [provider_id, api_key.account_id, from_email, from_name]
+    )
     # No settings row: the defaults (accounts.selectors.account_tracking_defaults).
     tracking = TrackingDefaults(
         track_opens=True if track_opens is None else bool(track_opens),
         track_clicks=True if track_clicks is None else bool(track_clicks),
     )
-    return RelaySender(api_key=identity.api_key, tracking=tracking)
+    return RelaySender(api_key=api_key, tracking=tracking, provider=provider)
 
 
 def _one_line(text: str) -> str:
@@ -186,24 +197,28 @@ def relay_message_prepare(
 
 
 def relay_items_enqueue(
-    *, account: AbstractBaseUser, is_test: bool, items: list[BatchItem], kick: bool = True
+    *,
+    account: AbstractBaseUser,
+    is_test: bool,
+    provider: SmtpProvider,
+    items: list[BatchItem],
+    kick: bool = True,
 ) -> list[str]:
-    """DATA, second half: queue prepared messages of one account, like one batch request.
+    """DATA, second half: queue prepared messages of one account, like one batch request,
+    through the default provider MAIL read.
 
     Several connections' messages that are ready at the same moment go in one call (one
     transaction, one suppression-list query: ``batch_enqueue`` fails an item whose ``to`` is
     suppressed with RECIPIENT_SUPPRESSED, answered ``550 5.1.1``, and drops suppressed
     cc/bcc). Returns each message's final reply, in order: ``250 2.0.0 queued as <id>``, or
-    the refusal of that item alone. ``RelayRefusal`` (451 4.3.0) when the account lost its
-    default provider since MAIL refuses them all. ``kick=False``: the drain is not kicked
-    here, the caller does it once its replies are out.
+    the refusal of that item alone. ``kick=False``: the drain is not kicked here, the caller
+    does it once its replies are out.
     """
     for index, item in enumerate(items):
         item.index = index
-    try:
-        done = batch_enqueue(account=account, items=items, is_test=is_test, kick=kick)
-    except NoSmtpProvider:
-        raise RelayRefusal(REPLY_NO_PROVIDER) from None
+    done = batch_enqueue(
+        account=account, items=items, is_test=is_test, kick=kick, provider=provider
+    )
     return [_final_reply(item) for item in done]
 
 
@@ -218,8 +233,8 @@ class ReceivedMessage:
 
 
 def relay_messages_queue(*, messages: list[ReceivedMessage], kick: bool = True) -> list[str]:
-    """DATA: map, validate and queue received messages of one account and mode (live or
-    test) in one transaction; each message's final reply, in order.
+    """DATA: map, validate and queue received messages of one account, mode (live or test)
+    and provider in one transaction; each message's final reply, in order.
 
     A message refused on its own (``550 5.6.0``...) does not hold back the others. ``kick``
     as in ``relay_items_enqueue``.
@@ -246,12 +261,13 @@ def relay_messages_queue(*, messages: list[ReceivedMessage], kick: bool = True) 
         positions.append(position)
     if items:
         sender = messages[positions[0]].sender
-        try:
-            done = relay_items_enqueue(
-                account=sender.account, is_test=sender.api_key.is_test, items=items, kick=kick
-            )
-        except RelayRefusal as refusal:
-            done = [refusal.reply] * len(items)
+        done = relay_items_enqueue(
+            account=sender.account,
+            is_test=sender.api_key.is_test,
+            provider=sender.provider,
+            items=items,
+            kick=kick,
+        )
         for position, reply in zip(positions, done, strict=True):
             replies[position] = reply
     return replies

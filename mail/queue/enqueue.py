@@ -52,6 +52,7 @@ def batch_enqueue(
     is_test: bool,
     on_stored: Callable[[list[BatchItem]], None] | None = None,
     kick: bool = True,
+    provider: SmtpProvider | None = None,
 ) -> list[BatchItem]:
     """Queue the valid items of a batch through the account's default provider.
 
@@ -60,8 +61,12 @@ def batch_enqueue(
     it once their ids are known (the Idempotency-Key stores the batch's answer there, so the
     rows and the answer commit together), and only when something was queued. ``kick=False``:
     the caller kicks the drain itself (the SMTP relay, after its replies, once for many).
+    ``provider``: the account's active default provider when the caller has just read it (the
+    relay, with the key's state at MAIL); else it is read here. One switched off since is
+    handled by the drain, as for any queued message.
     """
-    provider = provider_get_default(account=account)
+    if provider is None:
+        provider = provider_get_default(account=account)
     if provider is None:
         raise NoSmtpProvider()
     queued: list[tuple[BatchItem, Message]] = []

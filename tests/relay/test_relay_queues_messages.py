@@ -10,7 +10,7 @@ from django.core.mail.backends.smtp import EmailBackend
 
 from accounts.models import AccountSettings
 from mail.models import EventType, Message
-from tests.factories import api_key_for
+from tests.factories import SmtpProviderFactory, api_key_for
 from tests.relay.conftest import simple_message
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -206,3 +206,22 @@ def test_tracking_defaults_changed_while_connected_apply_to_the_next_message(
     first, second = Message.objects.filter(account=alice).order_by("pk")
     assert (first.track_opens, first.track_clicks) == (True, True)
     assert (second.track_opens, second.track_clicks) == (False, False)
+
+
+def test_a_message_goes_through_the_provider_mail_read_and_the_drain_handles_a_switch(
+    smtp_client, alice, alice_key, alice_provider, smtp_server
+):
+    client = smtp_client(alice_key)
+    client.mail("support@yourdomain.com")
+    client.rcpt("user@example.com")
+    # Switched off between MAIL and DATA, another default made: the message is still queued
+    # (through the provider MAIL read), and the drain sends it through the current default.
+    type(alice_provider).objects.filter(pk=alice_provider.pk).update(
+        is_active=False, is_default=False
+    )
+    new_default = SmtpProviderFactory(account=alice, host=smtp_server.host, port=smtp_server.port)
+    code, _ = client.data(simple_message())
+    assert code == 250
+    message = Message.objects.get(account=alice)
+    assert message.provider_id == new_default.pk  # the drain's choice, recorded when sent
+    assert len(smtp_server.by_message_id(message.message_id)) == 1
