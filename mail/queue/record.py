@@ -9,19 +9,30 @@ The attempt was counted when the item was claimed; a full send-limit window give
 On PostgreSQL the common outcome, ``SENT``, is written in one statement (one round trip: it
 runs once per message or so, see ``drain``); every other outcome, and every outcome on SQLite,
 goes through ``_record_orm``. Both are run by the suite (on PostgreSQL and on SQLite).
+
+A drain run on PostgreSQL writes its ``SENT`` outcomes through ``SentPipeline``: that statement,
+prepared once on a connection of the run's own, handed to the server without waiting for it
+(libpq's asynchronous calls), so PostgreSQL runs and commits it while the sender talks SMTP;
+the sender reads the answer when the duplicate bound needs it. No thread, no lock: a thread
+that wrote results cost more in handing them over (the GIL, waking it) than it saved.
 """
 
 import enum
 import logging
 import random
+import select
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+import psycopg
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections, transaction
 from django.db.models import Case, F, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from psycopg import pq
+from psycopg.adapt import PyFormat, Transformer
 
 from mail.models import EventType, Message, MessageEvent, MessageStatus, QueueItem, QueueItemStatus
 
@@ -86,29 +97,51 @@ WITH done AS (
 ), items AS (
     UPDATE mail_queueitem q
     SET status = 'sent', locked_by = '', locked_until = NULL, last_error = '',
-        provider_id = COALESCE(done.provider_id, q.provider_id), updated_at = %(now)s
+        provider_id = COALESCE(done.provider_id, q.provider_id), updated_at = %(now)s::timestamptz
     FROM done
-    WHERE q.id = done.item_id AND q.locked_by = %(me)s AND q.status = 'sending'
+    WHERE q.id = done.item_id AND q.locked_by = %(me)s::text AND q.status = 'sending'
     RETURNING q.message_id, done.detail, done.provider_id, done.provider_message_id
 ), messages AS (
     UPDATE mail_message m
-    SET status = 'sent', sent_at = %(now)s, error_message = '',
+    SET status = 'sent', sent_at = %(now)s::timestamptz, error_message = '',
         provider_id = COALESCE(items.provider_id, m.provider_id),
         provider_message_id = items.provider_message_id,
         limit_counted_at = CASE WHEN m.is_test THEN NULL
-                                ELSE COALESCE(m.limit_counted_at, %(now)s) END,
-        updated_at = %(now)s
+                                ELSE COALESCE(m.limit_counted_at, %(now)s::timestamptz) END,
+        updated_at = %(now)s::timestamptz
     FROM items WHERE m.id = items.message_id
 )
 INSERT INTO mail_messageevent (message_id, event_type, ip_address, user_agent, url, detail,
                                recipient, external_id, created_at)
-SELECT message_id, 'sent', NULL, '', '', detail, '', '', %(now)s FROM items
+SELECT message_id, 'sent', NULL, '', '', detail, '', '', %(now)s::timestamptz FROM items
 """
+# The same statement with numbered parameters, for a server-side prepared statement.
+_SENT_PARAMS = ("items", "details", "providers", "provider_message_ids", "me", "now")
+_SENT_SQL_NUMBERED = _SENT_SQL
+for _number, _name in enumerate(_SENT_PARAMS, start=1):
+    _SENT_SQL_NUMBERED = _SENT_SQL_NUMBERED.replace(f"%({_name})s", f"${_number}")
+_SENT_STATEMENT = b"mailpass_queue_sent"
+
+
+def _sent_params(*, worker_id: str, sent: list["Outcome"], now: datetime) -> dict:
+    return {
+        "items": [o.item_pk for o in sent],
+        "details": [o.detail for o in sent],
+        "providers": [o.provider_pk for o in sent],
+        "provider_message_ids": [o.provider_message_id for o in sent],
+        "me": worker_id,
+        "now": now,
+    }
 
 
 def queue_record(*, worker_id: str, outcomes: list[Outcome], result: DrainResult) -> None:
     """Write outcomes of items this worker still holds; drop the rest (another owns them)."""
     _outcomes_write(worker_id=worker_id, outcomes=outcomes, result=result)
+    refusals_record(outcomes)
+
+
+def refusals_record(outcomes: list[Outcome]) -> None:
+    """After their status is written: what the server refused at RCPT, for live messages."""
     refusals = [o for o in outcomes if o.refused and not o.is_test]
     if refusals:
         # Rare (a recipient refused at RCPT): bounced events and 5.1.x suppressions, after
@@ -130,17 +163,7 @@ def _outcomes_write(*, worker_id: str, outcomes: list[Outcome], result: DrainRes
         sent = [o for o in outcomes if o.kind is OutcomeKind.SENT]
         if sent:
             with connection.cursor() as cursor:
-                cursor.execute(
-                    _SENT_SQL,
-                    {
-                        "items": [o.item_pk for o in sent],
-                        "details": [o.detail for o in sent],
-                        "providers": [o.provider_pk for o in sent],
-                        "provider_message_ids": [o.provider_message_id for o in sent],
-                        "me": worker_id,
-                        "now": now,
-                    },
-                )
+                cursor.execute(_SENT_SQL, _sent_params(worker_id=worker_id, sent=sent, now=now))
                 written = cursor.rowcount
             result.sent += written
             _lost_log(worker_id, len(sent) - written)
@@ -148,6 +171,98 @@ def _outcomes_write(*, worker_id: str, outcomes: list[Outcome], result: DrainRes
             if not outcomes:
                 return
     _record_orm(worker_id=worker_id, outcomes=outcomes, result=result, now=now)
+
+
+class DatabaseStalled(DatabaseError):
+    """The database did not answer within the wait a drain allows."""
+
+
+class SentPipeline:
+    """``SENT`` outcomes of one drain run, written with at most one statement in flight.
+
+    ``send`` hands the statement to PostgreSQL and returns at once; the server runs and
+    commits it (autocommit: its own transaction) whether or not anyone reads the answer.
+    ``collect`` reads the answer: it returns False while the server is not done (unless
+    ``block``), else counts what was written and records RCPT refusals. A failed write raises
+    ``DatabaseError``; a wait longer than ``timeout`` raises ``DatabaseStalled``.
+    """
+
+    def __init__(self, *, worker_id: str, result: DrainResult, timeout: float) -> None:
+        self.worker_id = worker_id
+        self.result = result
+        self.timeout = timeout
+        self.inflight: list[Outcome] = []
+        self._written = 0
+        self._error = ""
+        # A connection of its own: the run's ORM work goes on over Django's connection.
+        self._db = connections.create_connection(DEFAULT_DB_ALIAS)
+        self._db.ensure_connection()
+        raw = self._db.connection
+        raw.execute("SET synchronous_commit TO off")
+        self._pgconn = raw.pgconn
+        self._transformer = Transformer(raw)
+        self._readable = select.poll()
+        self._readable.register(self._pgconn.socket, select.POLLIN)
+        prepared = self._pgconn.prepare(_SENT_STATEMENT, _SENT_SQL_NUMBERED.encode())
+        if prepared.status != pq.ExecStatus.COMMAND_OK:
+            raise DatabaseError(_error_text(prepared))
+
+    def send(self, outcomes: list[Outcome]) -> None:
+        if self.inflight:
+            raise RuntimeError("one statement in flight at a time: collect it first")
+        params = _sent_params(worker_id=self.worker_id, sent=outcomes, now=timezone.now())
+        values = self._transformer.dump_sequence(
+            [params[name] for name in _SENT_PARAMS], [PyFormat.TEXT] * len(_SENT_PARAMS)
+        )
+        try:
+            self._pgconn.send_query_prepared(_SENT_STATEMENT, values)
+        except psycopg.Error as exc:  # the connection is gone
+            raise DatabaseError(str(exc)) from exc
+        self.inflight = outcomes
+
+    def collect(self, *, block: bool) -> bool:
+        """True once the statement in flight (if any) is committed and counted."""
+        if not self.inflight:
+            return True
+        deadline = time.monotonic() + self.timeout
+        pgconn = self._pgconn
+        while True:
+            try:
+                pgconn.consume_input()
+                while not pgconn.is_busy():
+                    answer = pgconn.get_result()
+                    if answer is None:  # ready for the next query: committed, or failed
+                        return self._done()
+                    if answer.status == pq.ExecStatus.COMMAND_OK:
+                        self._written += int(answer.command_tuples or 0)
+                    else:
+                        self._error = _error_text(answer)
+            except psycopg.Error as exc:  # the connection is gone
+                raise DatabaseError(str(exc)) from exc
+            if not block:
+                return False
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise DatabaseStalled(f"no answer to a result write after {self.timeout} s")
+            self._readable.poll(remaining * 1000)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def _done(self) -> bool:
+        outcomes, written, error = self.inflight, self._written, self._error
+        self.inflight, self._written, self._error = [], 0, ""
+        if error:
+            raise DatabaseError(error)
+        self.result.sent += written
+        _lost_log(self.worker_id, len(outcomes) - written)
+        refusals_record(outcomes)
+        return True
+
+
+def _error_text(answer: pq.PGresult) -> str:
+    message = answer.error_message
+    return message.decode(errors="replace").strip() if isinstance(message, bytes) else str(message)
 
 
 def _lost_log(worker_id: str, lost: int) -> None:

@@ -53,3 +53,36 @@ def child_env(settings) -> dict[str, str]:
         CONN_MAX_AGE="0",
     )
     return env
+
+
+@pytest.fixture
+def sent_writes_fail():
+    """PostgreSQL refuses every write that marks a message ``sent`` ("disk full", after 0.2 s:
+    a slow failure); calling the fixture's value repairs it."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the failing write is a PostgreSQL trigger")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            CREATE FUNCTION mp_test_sent_fails() RETURNS trigger AS $$
+            BEGIN
+                IF NEW.status = 'sent' THEN
+                    PERFORM pg_sleep(0.2);
+                    RAISE EXCEPTION 'disk full';
+                END IF;
+                RETURN NEW;
+            END $$ LANGUAGE plpgsql;
+            CREATE TRIGGER mp_test_sent_fails BEFORE UPDATE ON mail_message
+            FOR EACH ROW EXECUTE FUNCTION mp_test_sent_fails();
+            """
+        )
+
+    def repair() -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "DROP TRIGGER IF EXISTS mp_test_sent_fails ON mail_message;"
+                "DROP FUNCTION IF EXISTS mp_test_sent_fails();"
+            )
+
+    yield repair
+    repair()

@@ -1,11 +1,8 @@
 """A failing result write stops the drain with the error; it never hangs (issue 9, defect 3)."""
 
-import time
-
 import pytest
 from django.db import DatabaseError
 
-import mail.queue.drain
 from mail.models import QueueItem
 from mail.queue import queue_drain
 
@@ -13,16 +10,10 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(60)]
 
 
 def test_a_failing_result_write_ends_the_drain_with_its_error(
-    alice_provider, smtp_server, enqueue, no_kick, settings, monkeypatch
+    alice_provider, smtp_server, enqueue, no_kick, settings, sent_writes_fail
 ):
     settings.MAILPASS_QUEUE_BATCH_SIZE = 5  # several chunks: a claim is prefetched
     enqueue(provider=alice_provider, count=20)
-
-    def broken(**kwargs):
-        time.sleep(0.2)  # slow enough that later jobs (the prefetched claim) queue behind it
-        raise DatabaseError("disk full")
-
-    monkeypatch.setattr(mail.queue.drain, "queue_record", broken)
 
     with pytest.raises(DatabaseError, match="disk full"):
         queue_drain()
