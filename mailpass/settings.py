@@ -378,6 +378,7 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         # The provider event URL is a plain Django view (raw body for signatures).
         "feedback.openapi.feedback_path_add",
+        "mailpass.schema_hooks.bad_request_documented",
     ],
 }
 

@@ -50,11 +50,11 @@ def test_a_trailing_slash_is_still_tolerated(alice_client, alice_provider):
             "post",
             {200, 400, 401, 403, 405, 409, 413, 415, 422, 429, 500, 503},
         ),
-        ("/api/v1/mail/status/{message_id}", "get", {200, 401, 403, 404, 405, 429, 500, 503}),
+        ("/api/v1/mail/status/{message_id}", "get", {200, 400, 401, 403, 404, 405, 429, 500, 503}),
         (
             "/api/v1/mail/cancel/{message_id}",
             "post",
-            {200, 401, 403, 404, 405, 409, 429, 500, 503},
+            {200, 400, 401, 403, 404, 405, 409, 429, 500, 503},
         ),
     ],
 )
