@@ -362,19 +362,32 @@ class AttachmentContentMissing(DeliveryError):
 
 def attachment_contents_load(*, message: Message) -> dict[str, bytes]:
     """The stored content of a message's attachments, by sha256, from its own account."""
-    wanted = {a["sha256"] for a in message.attachments if a.get("sha256")}
+    loaded = attachment_contents_load_many(account_id=message.account_id, messages=[message])
+    return attachment_contents_pick(message=message, loaded=loaded)
+
+
+def attachment_contents_load_many(*, account_id: int, messages: list[Message]) -> dict[str, bytes]:
+    """The stored content of the attachments of several messages of one account, in one query.
+
+    A file no longer stored is absent: ``attachment_contents_pick`` fails its message.
+    """
+    wanted = {a["sha256"] for m in messages for a in m.attachments or [] if a.get("sha256")}
     if not wanted:
         return {}
-    found = dict(
-        AttachmentContent.objects.filter(
-            account_id=message.account_id, sha256__in=list(wanted)
-        ).values_list("sha256", "content")
-    )
-    if set(found) != wanted:
+    found = AttachmentContent.objects.filter(
+        account_id=account_id, sha256__in=list(wanted)
+    ).values_list("sha256", "content")
+    return {sha: bytes(data) for sha, data in found}
+
+
+def attachment_contents_pick(*, message: Message, loaded: dict[str, bytes]) -> dict[str, bytes]:
+    """One message's attachment contents out of ``loaded``; raises if one is no longer stored."""
+    wanted = {a["sha256"] for a in message.attachments or [] if a.get("sha256")}
+    if not wanted <= loaded.keys():
         raise AttachmentContentMissing(
             "attachment content is no longer stored (it is deleted once a message is final)"
         )
-    return {sha: bytes(data) for sha, data in found.items()}
+    return {sha: loaded[sha] for sha in wanted}
 
 
 def attachment_contents_purge(*, now: datetime | None = None) -> int:

@@ -19,6 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from feedback.verp import verp_sender
+from mail.attachments import attachment_contents_load_many, attachment_contents_pick
 from mail.composer import email_build
 from mail.delivery import DeliveryError, delivery_open, delivery_send
 from mail.limits import send_limit_reserve
@@ -33,6 +34,11 @@ from providers.services import provider_connection
 from suppressions.screening import messages_screen
 
 logger = logging.getLogger(__name__)
+
+
+# Attachment contents are loaded for the next messages of a group together, in one query, up
+# to about this many bytes (a chunk's files can be far larger than memory allows at once).
+ATTACHMENTS_AHEAD_BYTES = 32 * 1024 * 1024
 
 
 class SendRun(Protocol):
@@ -116,6 +122,7 @@ def _provider_send(run: SendRun, provider: SmtpProvider, entries: list[Claimed])
     if smtp is None:
         smtp = run.connections[provider.pk] = provider_connection(provider)
     limited = provider.hourly_limit is not None or provider.daily_limit is not None
+    attachments = _AttachmentsAhead(account_id=provider.account_id, entries=entries)
     for index, entry in enumerate(entries):
         if limited:
             try:
@@ -150,7 +157,7 @@ def _provider_send(run: SendRun, provider: SmtpProvider, entries: list[Claimed])
                 return
         try:
             # Built before the wait for earlier results, so the two overlap.
-            email = email_build(entry.message)
+            email = email_build(entry.message, contents=attachments.contents(index))
         except DeliveryError as exc:  # e.g. attachment content gone: the message's own fault
             kind = OutcomeKind.PERMANENT if exc.permanent else OutcomeKind.TEMPORARY
             run.add(outcome_of(entry, kind, provider=provider, error=exc.message))
@@ -199,6 +206,38 @@ def _provider_send(run: SendRun, provider: SmtpProvider, entries: list[Claimed])
                 refused=delivery.refused,
             )
         )
+
+
+class _AttachmentsAhead:
+    """Attachment bytes of a group's messages, loaded a window of messages at a time.
+
+    One query per window instead of one per message; a window ends once its files reach
+    ``ATTACHMENTS_AHEAD_BYTES`` (it always holds the message asked for).
+    """
+
+    def __init__(self, *, account_id: int, entries: list[Claimed]) -> None:
+        self.account_id = account_id
+        self.messages = [entry.message for entry in entries]
+        self.loaded: dict[str, bytes] = {}
+        self.loaded_until = 0  # messages before this index are covered by ``loaded``
+
+    def contents(self, index: int) -> dict[str, bytes] | None:
+        message = self.messages[index]
+        if not message.attachments:
+            return None
+        if index >= self.loaded_until:
+            self._load_from(index)
+        return attachment_contents_pick(message=message, loaded=self.loaded)
+
+    def _load_from(self, index: int) -> None:
+        window, files = [], 0
+        for message in self.messages[index:]:
+            if window and files >= ATTACHMENTS_AHEAD_BYTES:
+                break
+            window.append(message)
+            files += sum(a.get("size", 0) for a in message.attachments or [])
+        self.loaded = attachment_contents_load_many(account_id=self.account_id, messages=window)
+        self.loaded_until = index + len(window)
 
 
 def outcome_of(

@@ -4,6 +4,8 @@ from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from mail.attachments import (
@@ -289,3 +291,25 @@ def test_a_file_stored_again_outlives_a_purge_even_before_its_message_commits(al
 
     assert attachment_contents_purge() == 0
     assert AttachmentContent.objects.count() == 1
+
+
+def test_a_drain_loads_the_attachments_of_a_chunk_in_one_query_and_fails_only_a_missing_one(
+    alice_client, alice_provider, smtp_server, no_kick, monkeypatch
+):
+    answers = send_batch(
+        alice_client,
+        [item(f"user{n}@example.com", attachments=[INVOICE, NOTES]) for n in range(5)]
+        + [item("gone@example.com", attachments=[LOGO])],
+    )
+    logo = Message.objects.get(message_id=answers[5]["message_id"]).attachments[0]["sha256"]
+    AttachmentContent.objects.filter(sha256=logo).delete()
+
+    with CaptureQueriesContext(connection) as queries:
+        drain()
+
+    loads = [q["sql"] for q in queries.captured_queries if "mail_attachmentcontent" in q["sql"]]
+    assert len([sql for sql in loads if sql.lstrip().upper().startswith("SELECT")]) == 1
+    statuses = {m.to_email: m.status for m in Message.objects.all()}
+    assert statuses.pop("gone@example.com") == MessageStatus.FAILED
+    assert set(statuses.values()) == {MessageStatus.SENT}
+    assert len(smtp_server.messages) == 5
