@@ -3,11 +3,17 @@
 Connecting costs far more than sending: with STARTTLS and AUTH a new connection per message
 reaches about a sixth of the rate of a reused one (SENDING-NOTES.md). Each web worker thread
 keeps at most ``MAX_PER_THREAD`` open connections, one per provider configuration, and drops
-one after ``MAILPASS_SMTP_REUSE_SECONDS`` idle. A kept connection is checked with NOOP before
-use, so a connection the server closed in the meantime is replaced before any mail is given to
-it: reuse never makes a delivery ambiguous.
+one after ``MAILPASS_SMTP_REUSE_SECONDS`` idle.
+
+Reuse never makes a delivery ambiguous. A connection the server closed says so on its socket
+(its 421 or the end of the stream make it readable): such a connection is replaced before any
+mail is given to it, at no cost. One idle longer than ``NOOP_AFTER_IDLE_SECONDS`` is also
+asked with NOOP (a round trip) before use. And if a kept connection fails at MAIL FROM anyway
+(it died between the check and the command), nothing of the message reached the server:
+``delivery_send_reusing`` sends it again at once over a new connection.
 """
 
+import select
 import smtplib
 import threading
 import time
@@ -17,10 +23,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core.mail import EmailMessage
 from django.core.mail.backends.smtp import EmailBackend
 
+from mail.delivery import DeliveryError, DeliveryResult, delivery_send
 from providers.models import SmtpProvider
 from providers.services import provider_connection
+
+# A connection used more recently than this is not asked with NOOP: under load every request
+# would pay a round trip for nothing (servers drop idle connections after minutes, not seconds).
+NOOP_AFTER_IDLE_SECONDS = 5.0
 
 MAX_PER_THREAD = 4
 
@@ -45,12 +57,22 @@ def _config_key(provider: SmtpProvider) -> tuple:
     return (provider.pk, provider.updated_at)
 
 
+def _server_spoke(smtp: smtplib.SMTP) -> bool:
+    """Whether the server sent anything since its last answer: between messages it has
+    nothing to say unless it is going away (a 421, or the end of the stream)."""
+    return bool(select.select([smtp.sock], [], [], 0)[0])
+
+
 def _still_usable(kept: _Kept, max_idle: float) -> bool:
-    if kept.backend.connection is None or time.monotonic() - kept.idle_since > max_idle:
+    smtp = kept.backend.connection
+    idle = time.monotonic() - kept.idle_since
+    if smtp is None or smtp.sock is None or idle > max_idle:
         return False
     try:
-        return kept.backend.connection.noop()[0] == 250
-    except (smtplib.SMTPException, OSError):
+        if _server_spoke(smtp):
+            return False
+        return idle < NOOP_AFTER_IDLE_SECONDS or smtp.noop()[0] == 250
+    except (smtplib.SMTPException, OSError, ValueError):
         return False
 
 
@@ -79,6 +101,29 @@ def provider_connection_reused(provider: SmtpProvider) -> Iterator[EmailBackend]
             while len(kept_connections) > MAX_PER_THREAD:
                 _, oldest = kept_connections.popitem(last=False)
                 oldest.backend.close()
+
+
+def delivery_send_reusing(
+    provider: SmtpProvider, email: EmailMessage, *, envelope_from: str = ""
+) -> DeliveryResult:
+    """``delivery_send`` over this thread's connection to the provider (kept or new).
+
+    A kept connection that turns out to be gone at MAIL FROM (``DeliveryError.connection_gone``:
+    nothing of the message reached the server) is replaced and the message sent over the new
+    one, once. Any other failure is the caller's, as from ``delivery_send``.
+    """
+    for attempt in (1, 2):
+        with provider_connection_reused(provider) as connection:
+            reused = connection.connection is not None
+            try:
+                return delivery_send(connection, email, envelope_from=envelope_from)
+            except DeliveryError as exc:
+                if attempt == 2 or not (reused and exc.connection_gone):
+                    raise
+            except Exception:
+                connection.close()  # state unknown: never hand it to the next request
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def kept_connections_close() -> None:

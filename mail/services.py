@@ -19,8 +19,8 @@ from accounts.selectors import account_tracking_defaults
 from feedback.verp import verp_sender
 from mail.attachments import Attachment, attachment_contents_store
 from mail.composer import email_build
-from mail.connection_reuse import provider_connection_reused
-from mail.delivery import DeliveryError, delivery_send
+from mail.connection_reuse import delivery_send_reusing
+from mail.delivery import DeliveryError
 from mail.identifiers import message_id_generate
 from mail.limits import LimitState, send_limit_reserve
 from mail.models import (
@@ -261,14 +261,10 @@ def message_send(
     contents = {a.sha256: a.content for a in data.get("attachments", [])}
     try:
         email = email_build(message, contents=contents)
-        with provider_connection_reused(provider) as connection:
-            try:
-                result = delivery_send(connection, email, envelope_from=verp_sender(message.pk))
-            except DeliveryError:
-                raise
-            except Exception:
-                connection.close()  # state unknown: never hand it to the next request
-                raise
+        # MAIL FROM: the VERP address, else the bare sender address (the same address that
+        # the From header's "Name <address>" would give, without parsing it).
+        envelope_from = verp_sender(message.pk) or message.from_email
+        result = delivery_send_reusing(provider, email, envelope_from=envelope_from)
     except DeliveryError as exc:
         message_mark_failed(message=message, error=exc.message)
         message_rcpt_refusals_record(message=message, refused=exc.refused)

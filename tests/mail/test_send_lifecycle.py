@@ -4,7 +4,8 @@ transaction, so a crash mid-send leaves the row (API.md section 3)."""
 import pytest
 from django.db import connection
 
-from mail import services
+# The single send talks SMTP through mail.connection_reuse (its kept connections).
+from mail import connection_reuse
 from mail.models import Message, MessageStatus
 
 BODY = {"to": "user@example.com", "subject": "Hello", "html": "<p>Hello World</p>"}
@@ -15,7 +16,7 @@ def test_the_row_is_committed_as_sending_before_smtp_and_smtp_runs_outside_a_tra
     alice_client, alice_provider, monkeypatch
 ):
     seen = {}
-    real_send = services.delivery_send
+    real_send = connection_reuse.delivery_send
 
     def observing_send(conn, email, **options):
         seen["in_transaction"] = connection.in_atomic_block
@@ -23,7 +24,7 @@ def test_the_row_is_committed_as_sending_before_smtp_and_smtp_runs_outside_a_tra
         seen["counted"] = Message.objects.get().limit_counted_at is not None
         return real_send(conn, email, **options)
 
-    monkeypatch.setattr(services, "delivery_send", observing_send)
+    monkeypatch.setattr(connection_reuse, "delivery_send", observing_send)
 
     assert alice_client.post("/api/v1/mail/send", BODY, format="json").status_code == 200
     assert seen == {"in_transaction": False, "status": MessageStatus.SENDING, "counted": True}
@@ -34,7 +35,7 @@ def test_a_crash_during_smtp_leaves_the_row(alice_client, alice_provider, monkey
     def process_dies(conn, email, **options):
         raise SystemExit("worker killed")
 
-    monkeypatch.setattr(services, "delivery_send", process_dies)
+    monkeypatch.setattr(connection_reuse, "delivery_send", process_dies)
 
     with pytest.raises(SystemExit):
         alice_client.post("/api/v1/mail/send", BODY, format="json")
@@ -48,7 +49,7 @@ def test_an_unexpected_error_marks_the_message_failed(alice_client, alice_provid
     def broken(conn, email, **options):
         raise ValueError("bug")
 
-    monkeypatch.setattr(services, "delivery_send", broken)
+    monkeypatch.setattr(connection_reuse, "delivery_send", broken)
     alice_client.raise_request_exception = False
 
     response = alice_client.post("/api/v1/mail/send", BODY, format="json")
