@@ -1,5 +1,6 @@
 """Creating, finding and revoking API keys."""
 
+import functools
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -7,11 +8,18 @@ from datetime import timedelta
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, Group
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
-from accounts.models import KEY_PREFIX_LIVE, KEY_PREFIX_TEST, PERMISSION_MAIL, ApiKey
+from accounts.models import (
+    KEY_PREFIX_LIVE,
+    KEY_PREFIX_TEST,
+    PERMISSION_MAIL,
+    AccountSettings,
+    ApiKey,
+)
 from mailpass.admin_tenancy import OWNER_GROUP
+from mailpass.rows import ModelColumns, RowReader
 
 # Distinct visible prefix length: "mp_live_" plus 4 random characters.
 DISPLAY_PREFIX_LENGTH = 12
@@ -51,17 +59,78 @@ def api_key_create(
     return CreatedApiKey(api_key=api_key, plain_key=plain_key)
 
 
+@dataclass(frozen=True)
+class _AuthenticationQuery:
+    sql: str
+    readers: tuple[RowReader, RowReader, RowReader, RowReader]
+    widths: tuple[int, int, int, int]
+
+
+@functools.cache
+def _authentication_query(vendor: str) -> _AuthenticationQuery:
+    """The key, its account, the account's settings and its active default provider: one
+    statement, written once (``vendor`` keys the cache: the converters are the backend's)."""
+    from providers.models import SmtpProvider  # providers builds on accounts, not the reverse
+
+    user_model = get_user_model()
+    columns = (
+        ModelColumns(ApiKey, "k"),
+        ModelColumns(user_model, "u"),
+        ModelColumns(AccountSettings, "s"),
+        ModelColumns(SmtpProvider, "p"),
+    )
+    quote = connection.ops.quote_name
+    sql = (
+        f"SELECT {', '.join(c.select_sql() for c in columns)} "
+        f"FROM {quote(ApiKey._meta.db_table)} k "
+        f"JOIN {quote(user_model._meta.db_table)} u ON u.{quote(user_model._meta.pk.column)} "
+        "= k.account_id "
+        f"LEFT JOIN {quote(AccountSettings._meta.db_table)} s ON s.account_id = k.account_id "
+        f"LEFT JOIN {quote(SmtpProvider._meta.db_table)} p ON p.account_id = k.account_id "
+        "AND p.is_default = %s AND p.is_active = %s "
+        "WHERE k.key_hash = %s AND k.revoked_at IS NULL"
+    )
+    return _AuthenticationQuery(
+        sql=sql,
+        readers=tuple(RowReader(c) for c in columns),
+        widths=tuple(c.width() for c in columns),
+    )
+
+
 def api_key_authenticate(*, plain_key: str) -> ApiKey | None:
-    """The active key for this plain text, or None. Marks it used (at most once a minute)."""
+    """The active key for this plain text, or None. Marks it used (at most once a minute).
+
+    One round trip reads everything a request needs to know about its caller: the key, its
+    account with the account's settings (``account.mail_settings``), and the account's active
+    default provider (``api_key.default_provider``, None without one; the same rule as
+    ``providers.selectors.provider_get_default``). Nothing is cached across requests, so a
+    revoked key, a deactivated account or a new default provider count from the next request.
+    """
     if not plain_key.startswith((KEY_PREFIX_LIVE, KEY_PREFIX_TEST)):
         return None
-    api_key = (
-        ApiKey.objects.select_related("account", "account__mail_settings")
-        .filter(key_hash=api_key_hash(plain_key), revoked_at__isnull=True)
-        .first()
-    )
-    if api_key is None or not api_key.account.is_active:
+    query = _authentication_query(connection.vendor)
+    with connection.cursor() as cursor:
+        cursor.execute(query.sql, [True, True, api_key_hash(plain_key)])
+        row = cursor.fetchone()
+    if row is None:
         return None
+    parts, start = [], 0
+    for width in query.widths:
+        parts.append(row[start : start + width])
+        start += width
+    key_reader, user_reader, settings_reader, provider_reader = query.readers
+    api_key = key_reader.instance(parts[0])
+    account = user_reader.instance(parts[1])
+    if not account.is_active:
+        return None
+    ApiKey.account.field.set_cached_value(api_key, account)
+    account_settings = settings_reader.instance(parts[2]) if parts[2][0] is not None else None
+    # None is cached too: ``account.mail_settings`` then raises DoesNotExist without a query.
+    AccountSettings.account.field.remote_field.set_cached_value(account, account_settings)
+    provider = provider_reader.instance(parts[3]) if parts[3][0] is not None else None
+    if provider is not None:
+        provider.__class__.account.field.set_cached_value(provider, account)
+    api_key.default_provider = provider
     now = timezone.now()
     if api_key.last_used_at is None or now - api_key.last_used_at > LAST_USED_RESOLUTION:
         ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)

@@ -11,6 +11,7 @@ Addresses (``to``, ``cc``, ``bcc``, ``from_email``, ``reply_to``) are plain addr
 
 import datetime
 import json
+import threading
 from typing import Any
 
 from django.conf import settings
@@ -405,6 +406,42 @@ class MessageInputSerializer(MessageDefaultsSerializer):
         if errors:
             raise serializers.ValidationError(errors)
         return attrs
+
+
+_per_thread = threading.local()
+
+
+def _thread_serializer(serializer_class: type[serializers.Serializer]) -> serializers.Serializer:
+    """An instance of ``serializer_class`` made once per thread.
+
+    A new serializer builds its fields (a deep copy of each declared field) on first use, which
+    cost more than validating or showing a message. ``run_validation`` and
+    ``to_representation`` keep no state in the serializer or its fields, so one instance can
+    serve every request of its thread.
+    """
+    instances = _per_thread.__dict__.setdefault("serializers", {})
+    serializer = instances.get(serializer_class)
+    if serializer is None:
+        serializer = instances[serializer_class] = serializer_class()
+    return serializer
+
+
+def message_input_validate(data: Any) -> dict[str, Any]:
+    """``MessageInputSerializer(data=data)``'s validated data, or its ``ValidationError``.
+
+    The validation ``is_valid`` runs (``run_validation``: the same errors, worded the same),
+    on the thread's serializer.
+    """
+    if data is None:
+        # A JSON null body: ``is_valid`` words this one its own way ("No data provided").
+        serializer = MessageInputSerializer(data=data)
+        serializer.is_valid(raise_exception=True)
+    return _thread_serializer(MessageInputSerializer).run_validation(data)
+
+
+def send_output(message: Any) -> dict[str, Any]:
+    """``SendOutputSerializer(message).data``, on the thread's serializer."""
+    return _thread_serializer(SendOutputSerializer).to_representation(message)
 
 
 class SendOutputSerializer(serializers.Serializer):

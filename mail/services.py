@@ -4,6 +4,7 @@ The batch queue builds its rows with ``message_prepare`` and records results wit
 ``message_mark_sent`` / ``message_mark_failed`` too, so both paths store the same thing.
 """
 
+import functools
 import logging
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -12,7 +13,9 @@ from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, transaction
+from django.db.models.expressions import DatabaseDefault, Expression
 from django.utils import timezone
 
 from accounts.selectors import account_tracking_defaults
@@ -34,7 +37,7 @@ from mail.models import (
 from mail.selectors import message_get_for_account
 from mailpass.errors import NoSmtpProvider, NotCancelable, SendFailed, ValidationFailed
 from providers.models import SmtpProvider
-from providers.selectors import provider_get_default
+from providers.selectors import NOT_READ, NotRead, provider_get_default
 from suppressions.screening import messages_screen, recipient_suppressed
 from suppressions.services import message_rcpt_refusals_record
 from templating.services import message_data_render
@@ -104,6 +107,49 @@ def message_prepare(
         status=status,
         is_test=is_test,
     )
+
+
+@functools.cache
+def _message_insert_sql() -> tuple[str, tuple]:
+    fields = tuple(f for f in Message._meta.concrete_fields if not f.primary_key)
+    for field in fields:
+        if isinstance(field.db_default, Expression):
+            raise ImproperlyConfigured(f"{field}: message_insert takes constant db_defaults only")
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(field.column) for field in fields)
+    placeholders = ", ".join(["%s"] * len(fields))
+    sql = (
+        f"INSERT INTO {quote(Message._meta.db_table)} ({columns}) VALUES ({placeholders}) "
+        f"RETURNING {quote(Message._meta.pk.column)}"
+    )
+    return sql, fields
+
+
+def message_insert(message: Message) -> None:
+    """``message.save(force_insert=True)`` as one hand-written statement on PostgreSQL.
+
+    The ORM compiles the INSERT of a 30-column row on every call; here it is written once, and
+    only the values are prepared (as the ORM prepares them: ``pre_save`` stamps the auto
+    dates). No signal is sent (nothing listens for Message saves).
+    """
+    if connection.vendor != "postgresql":
+        message.save(force_insert=True)
+        return
+    sql, fields = _message_insert_sql()
+    values = []
+    for field in fields:
+        value = field.pre_save(message, True)
+        if isinstance(value, DatabaseDefault):
+            # The column's database default, a constant (checked when the SQL is made), is
+            # what the row gets and what the instance holds after the ORM's INSERT too.
+            value = field.db_default
+            setattr(message, field.attname, value)
+        values.append(field.get_db_prep_save(value, connection))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        message.pk = cursor.fetchone()[0]
+    message._state.adding = False
+    message._state.db = connection.alias
 
 
 def message_event_create(*, message: Message, event_type: str, detail: str = "") -> MessageEvent:
@@ -207,6 +253,7 @@ def message_send(
     data: dict[str, Any],
     is_test: bool = False,
     on_stored: Callable[[Message], None] | None = None,
+    default_provider: SmtpProvider | None | NotRead = NOT_READ,
 ) -> SendResult:
     """Send one validated message now through the account's default provider (API.md s.3).
 
@@ -217,10 +264,16 @@ def message_send(
     A test key stores the message as ``sent`` and never talks SMTP or counts against limits.
     Call it outside any transaction: its commits must happen before and after SMTP.
     ``on_stored(message)`` runs in the transaction that stores the row, before any SMTP (the
-    Idempotency-Key binds itself to the message there).
+    Idempotency-Key binds itself to the message there). ``default_provider`` is the
+    account's default provider when the caller read it already (API-key authentication does,
+    in its own query), else it is read here.
     """
     data = message_data_render(account=account, data=data)  # a template: rendered first
-    provider = provider_get_default(account=account)
+    provider = (
+        provider_get_default(account=account)
+        if isinstance(default_provider, NotRead)
+        else default_provider
+    )
     if provider is None:
         raise NoSmtpProvider()
     send_at = data.get("send_at")
@@ -254,7 +307,7 @@ def message_send(
     with transaction.atomic() if has_limits or on_stored else nullcontext():
         limit = send_limit_reserve(provider=provider) if has_limits else None
         message.limit_counted_at = timezone.now()
-        message.save(force_insert=True)
+        message_insert(message)
         if on_stored is not None:
             on_stored(message)
 

@@ -2,14 +2,17 @@
 
 import base64
 import binascii
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import unquote
 
+from django.db import connection
 from django.db.models import Q, QuerySet
 
 from mailpass.errors import NotFound, ValidationFailed
+from mailpass.rows import ModelColumns, RowReader
 from suppressions.models import Suppression, SuppressionReason
 
 PAGE_SIZE = 100
@@ -24,17 +27,28 @@ def email_normalize(email: str) -> str:
 def suppressed_addresses(*, account_id: int, emails: Iterable[str]) -> dict[str, Suppression]:
     """The account's entries for these addresses, keyed by the lower-cased address.
 
-    One query on the unique (account, email) index, whatever the size of the list.
+    One query on the unique (account, email) index, whatever the size of the list. Written by
+    hand: every single send asks it, and compiling it with the ORM cost more than answering it.
     """
-    wanted = {email_normalize(e) for e in emails if e}
+    wanted = sorted({email_normalize(e) for e in emails if e})
     if not wanted:
         return {}
-    return {
-        entry.email: entry
-        for entry in Suppression.objects.filter(account_id=account_id, email__in=wanted).only(
-            "id", "account_id", "email", "reason", "created_at"
+    reader, select = _suppression_reader(connection.vendor)
+    placeholders = ", ".join(["%s"] * len(wanted))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"{select} WHERE s.account_id = %s AND s.email IN ({placeholders})",
+            [account_id, *wanted],
         )
-    }
+        rows = cursor.fetchall()
+    return {entry.email: entry for entry in map(reader.instance, rows)}
+
+
+@functools.cache
+def _suppression_reader(vendor: str) -> tuple[RowReader, str]:
+    columns = ModelColumns(Suppression, "s")
+    table = connection.ops.quote_name(Suppression._meta.db_table)
+    return RowReader(columns), f"SELECT {columns.select_sql()} FROM {table} s"
 
 
 def suppression_get(*, account_id: int, email: str) -> Suppression:

@@ -1,0 +1,148 @@
+"""The send path's shortcuts give exactly what the general code they skip would give."""
+
+import string
+
+import pytest
+from django.core.mail.message import sanitize_address
+from django.db import connection
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from rest_framework.exceptions import ValidationError
+
+from mail.delivery import envelope_address
+from mail.models import Message
+from mail.serializers import (
+    MessageInputSerializer,
+    SendOutputSerializer,
+    message_input_validate,
+    send_output,
+)
+from mail.services import message_insert, message_prepare
+from mailpass.api import validation_error_body
+from tests.factories import SmtpProviderFactory
+
+ATEXT = string.ascii_letters + string.digits + "!#$%&'*+/=?^_`{|}~-"
+LABEL = string.ascii_letters + string.digits + "-"
+
+plain_addresses = st.builds(
+    lambda local, labels: f"{'.'.join(local)}@{'.'.join(labels)}",
+    st.lists(st.text(ATEXT, min_size=1, max_size=8), min_size=1, max_size=3),
+    st.lists(st.text(LABEL, min_size=1, max_size=63), min_size=1, max_size=3),
+)
+
+
+def _outcome(function, address: str) -> str | type:
+    """What ``function`` returns, or the type of what it raises."""
+    try:
+        return function(address, "utf-8")
+    except Exception as exc:
+        return type(exc)
+
+
+@given(plain_addresses)
+@settings(max_examples=300, deadline=None)
+def test_a_plain_address_is_what_sanitize_address_makes_of_it(address):
+    assert envelope_address(address, "utf-8") == sanitize_address(address, "utf-8")
+
+
+@given(st.text(string.printable + 'äé\u00a0@<>"()[],;:\\', max_size=40))
+@settings(max_examples=500, deadline=None)
+def test_any_other_text_gets_what_sanitize_address_gives(text):
+    assert _outcome(envelope_address, text) == _outcome(sanitize_address, text)
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "a..b@example.com",  # quoted by sanitize_address
+        ".a@example.com",
+        "a@" + "x" * 64 + ".com",  # a label too long for IDNA: it raises
+        "ü@example.com",
+        "user@exämple.com",  # punycode
+        "Name <user@example.com>",
+    ],
+)
+def test_addresses_needing_work_get_what_sanitize_address_gives(address):
+    assert _outcome(envelope_address, address) == _outcome(sanitize_address, address)
+
+
+@pytest.mark.django_db
+def test_the_hand_written_insert_stores_what_save_stores(alice):
+    provider = SmtpProviderFactory(account=alice)
+    data = {
+        "to": "user@example.com",
+        "subject": "Hello",
+        "html": "<p>Hi</p>",
+        "text": "Hi",
+        "cc": ["cc@example.com"],
+        "bcc": ["bcc@example.com"],
+        "reply_to": "reply@example.com",
+        "tags": ["a", "b"],
+        "metadata": {"order": "1", "n": 2, "ok": True, "none": None},
+        "headers": {"X-Custom": "1"},
+    }
+    by_hand = message_prepare(account=alice, provider=provider, data=data, is_test=False)
+    by_orm = message_prepare(account=alice, provider=provider, data=data, is_test=False)
+
+    message_insert(by_hand)
+    by_orm.save(force_insert=True)
+
+    assert by_hand.pk is not None and not by_hand._state.adding
+    stored_by_hand = Message.objects.get(pk=by_hand.pk)
+    stored_by_orm = Message.objects.get(pk=by_orm.pk)
+    differing = {"id", "message_id", "created_at", "updated_at"}
+    for field in Message._meta.concrete_fields:
+        if field.name in differing:
+            continue
+        assert getattr(stored_by_hand, field.attname) == getattr(stored_by_orm, field.attname), (
+            field.name
+        )
+        # The instance holds what the row holds, as after save().
+        assert getattr(by_hand, field.attname) == getattr(stored_by_hand, field.attname), field.name
+    assert stored_by_hand.created_at.tzinfo is not None
+    if connection.vendor == "postgresql":
+        assert stored_by_hand.provider_message_id == ""  # a database default
+
+
+BODIES = [
+    {"to": "user@example.com", "subject": "Hi", "text": "x"},
+    {"to": "user@example.com", "subject": "Hi"},
+    {"to": "not an address", "subject": 1, "html": None, "extra": True},
+    {"to": "user@example.com", "subject": "Hi", "text": "x", "cc": ["a@example.com", 5]},
+    {"to": "user@example.com", "template": "x", "subject": "Hi", "variables": []},
+    {"to": "user@example.com", "subject": "Hi", "text": "x", "metadata": {"a": [1]}},
+    {"to": "user@example.com", "subject": "Hi", "text": "x", "headers": {"From": "x"}},
+    {"to": "user@example.com", "subject": "Hi", "text": "x", "send_at": "tomorrow"},
+    {"to": "user@example.com", "subject": "a\r\nBcc: x@example.com", "text": "x"},
+    [],
+    "text",
+    None,
+]
+
+
+@pytest.mark.parametrize("body", BODIES)
+def test_one_serializer_per_thread_answers_as_a_new_one_each_time(body):
+    fresh = MessageInputSerializer(data=body)
+    valid = fresh.is_valid()
+    for _ in range(2):  # the second time on the thread's serializer, used before
+        if valid:
+            assert message_input_validate(body) == fresh.validated_data
+        else:
+            with pytest.raises(ValidationError) as raised:
+                message_input_validate(body)
+            # The answer's envelope (a bare list, as for a null body, is non_field_errors).
+            assert validation_error_body(raised.value.detail) == validation_error_body(fresh.errors)
+
+
+@pytest.mark.django_db
+def test_the_send_answer_is_the_serializer_s(alice):
+    provider = SmtpProviderFactory(account=alice)
+    message = message_prepare(
+        account=alice,
+        provider=provider,
+        data={"to": "a@example.com", "subject": "s"},
+        is_test=False,
+    )
+    message.suppressed = ["b@example.com"]
+    assert send_output(message) == SendOutputSerializer(message).data
+    assert send_output(message) == SendOutputSerializer(message).data
