@@ -203,3 +203,49 @@ def process_group_stop(process, timeout: float = 30.0) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=timeout)
+
+
+# --- variants of the send path ----------------------------------------------------------------
+
+# The accounts of ``service_prepare_variants``: what the send path does beyond the plain send.
+VARIANTS = ("plain", "checks", "tracking")
+
+VARIANTS_SCRIPT = """
+import django
+django.setup()
+from django.db import connection
+from accounts.services import api_key_create, account_get_or_create
+from providers.services import provider_create
+for variant in {variants!r}:
+    user = account_get_or_create(username="bench-" + variant, create=True)
+    limits = dict(hourly_limit=10**9, daily_limit=10**9) if variant == "checks" else {{}}
+    provider_create(account=user, name="sink", host="127.0.0.1", port={port}, security="none",
+                    from_email="support@yourdomain.com", from_name="Your App", make_default=True,
+                    **limits)
+    if variant == "checks":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO suppressions_suppression (account_id, email, reason, detail, "
+                "created_at) SELECT %s, 'gone' || g || '@example.com', 'hard_bounce', '', now() "
+                "FROM generate_series(1, 1000) AS g",
+                [user.pk],
+            )
+    print(variant, api_key_create(account=user).plain_key)
+"""
+
+
+def service_prepare_variants(env: dict[str, str], sink_port: int) -> dict[str, str]:
+    """An account, live key and default provider (at the sink) per variant; their keys.
+
+    ``plain``: no limits. ``checks``: hourly and daily limits far above what a run sends (so
+    every send counts its windows under the provider's lock) and 1,000 suppression entries
+    (none of the benchmark's recipients); its clients send an Idempotency-Key. ``tracking``:
+    its clients ask for open and click tracking. Call after ``service_prepare`` (migrated).
+    """
+    env = {**env, "DJANGO_SETTINGS_MODULE": "mailpass.settings"}
+    script = VARIANTS_SCRIPT.format(variants=VARIANTS, port=sink_port)
+    out = subprocess.run(
+        [PYTHON, "-c", script], cwd=ROOT, env=env, check=True, capture_output=True, text=True
+    )
+    keys = dict(line.split(" ", 1) for line in out.stdout.strip().splitlines()[-len(VARIANTS) :])
+    return keys
