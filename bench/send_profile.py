@@ -31,6 +31,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.harness import (  # noqa: E402  (run as a script from the repository root)
+    ROOT,
     Sink,
     database_recreate,
     service_env,
@@ -169,11 +170,35 @@ def _profile(args, key: str, sink: Sink) -> int:
     )
     if args.no_cprofile:
         return 0
+    _print_by_package(profiler)
     out = io.StringIO()
     stats = pstats.Stats(profiler, stream=out)
     stats.sort_stats(args.sort).print_stats(*([args.only] if args.only else []), args.top)
     print(out.getvalue())
     return 0
+
+
+def _print_by_package(profiler: cProfile.Profile) -> None:
+    """Own time (tottime) summed by where the code lives: which layer the CPU goes to."""
+    stats = pstats.Stats(profiler).stats
+    total = sum(row[2] for row in stats.values()) or 1.0
+    by_package: dict[str, float] = {}
+    for (filename, _, _), row in stats.items():
+        path = filename.replace(os.sep, "/")
+        if "site-packages/" in path:
+            parts = path.split("site-packages/", 1)[1].split("/")
+            package = "/".join(parts[:2]) if parts[0] in ("django", "rest_framework") else parts[0]
+        elif "/lib/python3" in path:
+            package = "stdlib/" + path.rsplit("/lib/python3", 1)[1].split("/", 2)[1]
+        elif path.startswith(str(ROOT)):
+            package = "mailpass:" + path[len(str(ROOT)) + 1 :].split("/", 1)[0]
+        else:
+            package = path  # built-ins: "~" and "<...>"
+        by_package[package] = by_package.get(package, 0.0) + row[2]
+    print("own time by package (share of the profiled time):")
+    for package, seconds in sorted(by_package.items(), key=lambda item: -item[1])[:25]:
+        print(f"  {100 * seconds / total:5.1f} %  {package}")
+    print()
 
 
 if __name__ == "__main__":

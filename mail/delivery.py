@@ -13,6 +13,8 @@ import smtplib
 import socket
 import ssl
 from dataclasses import dataclass, field
+from email.generator import BytesGenerator
+from io import BytesIO
 
 from django.core.mail import EmailMessage
 from django.core.mail.backends.smtp import EmailBackend
@@ -92,6 +94,37 @@ def envelope_address(address: str, encoding: str) -> str:
     return sanitize_address(address, encoding)
 
 
+def smtp_path(address: str) -> str:
+    """``smtplib.quoteaddr(address)`` (``<user@example.com>``), without parsing a plain one."""
+    if _PLAIN_ADDRESS.match(address):
+        return f"<{address}>"
+    return smtplib.quoteaddr(address)
+
+
+class _Generator(BytesGenerator):
+    """The generator of Django's ``as_bytes``, choosing multipart boundaries more cheaply.
+
+    The standard library proves a random boundary absent from the parts by compiling a regular
+    expression for it (a new pattern every time, so never cached): a tenth of a millisecond per
+    multipart message. A plain search for ``--boundary`` anywhere in the parts is stricter (it
+    also refuses occurrences that are not at a line start) and costs next to nothing.
+    """
+
+    @classmethod
+    def _make_boundary(cls, text=None):
+        while True:
+            boundary = super()._make_boundary()
+            if text is None or b"--" + boundary.encode("ascii") not in text:
+                return boundary
+
+
+def email_bytes(email: EmailMessage) -> bytes:
+    """``email.message().as_bytes()`` with CRLF line ends: the message as sent over SMTP."""
+    buffer = BytesIO()
+    _Generator(buffer, mangle_from_=False).flatten(email.message(), linesep="\r\n")
+    return buffer.getvalue()
+
+
 def _session_end(conn: smtplib.SMTP, code: int) -> None:
     # As smtplib does: 421 means the server is closing; otherwise reset for the next message.
     if code == 421:
@@ -108,7 +141,9 @@ def _sendmail(
     conn.ehlo_or_helo_if_needed()
     options = [f"size={len(msg)}"] if conn.does_esmtp and conn.has_extn("size") else []
     try:
-        code, reply = conn.mail(from_addr, options)
+        # conn.mail() and conn.rcpt(), with the address quoted by smtp_path.
+        conn.putcmd("mail", f"FROM:{smtp_path(from_addr)}{''.join(' ' + o for o in options)}")
+        code, reply = conn.getreply()
     except (smtplib.SMTPServerDisconnected, ConnectionError) as exc:
         # Not a timeout: a server that is slow to answer may be handling the command.
         raise _ConnectionGone() from exc
@@ -119,7 +154,8 @@ def _sendmail(
         raise smtplib.SMTPSenderRefused(code, reply, from_addr)
     refused = {}
     for rcpt in to_addrs:
-        code, reply = conn.rcpt(rcpt, [])
+        conn.putcmd("rcpt", f"TO:{smtp_path(rcpt)}")
+        code, reply = conn.getreply()
         if code not in (250, 251):
             refused[rcpt] = (code, reply)
         if code == 421:
@@ -194,7 +230,7 @@ def delivery_send(
     from_email = envelope_address(envelope_from or email.from_email, encoding)
     recipients = [envelope_address(addr, encoding) for addr in email.recipients()]
     try:
-        payload = email.message().as_bytes(linesep="\r\n")
+        payload = email_bytes(email)
         refused, reply = _sendmail(connection.connection, from_email, recipients, payload)
     except _ConnectionGone as gone:
         connection.close()

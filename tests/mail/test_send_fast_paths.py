@@ -1,5 +1,6 @@
 """The send path's shortcuts give exactly what the general code they skip would give."""
 
+import smtplib
 import string
 
 import pytest
@@ -9,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from rest_framework.exceptions import ValidationError
 
-from mail.delivery import envelope_address
+from mail.delivery import envelope_address, smtp_path
 from mail.models import Message
 from mail.serializers import (
     MessageInputSerializer,
@@ -43,6 +44,18 @@ def _outcome(function, address: str) -> str | type:
 @settings(max_examples=300, deadline=None)
 def test_a_plain_address_is_what_sanitize_address_makes_of_it(address):
     assert envelope_address(address, "utf-8") == sanitize_address(address, "utf-8")
+
+
+@given(plain_addresses)
+@settings(max_examples=300, deadline=None)
+def test_a_plain_address_is_quoted_as_smtplib_quotes_it(address):
+    assert smtp_path(address) == smtplib.quoteaddr(address)
+
+
+@given(st.text(string.printable + 'äé<>"()', max_size=40))
+@settings(max_examples=300, deadline=None)
+def test_any_other_text_is_quoted_by_smtplib(text):
+    assert smtp_path(text) == smtplib.quoteaddr(text)
 
 
 @given(st.text(string.printable + 'äé\u00a0@<>"()[],;:\\', max_size=40))
@@ -146,3 +159,47 @@ def test_the_send_answer_is_the_serializer_s(alice):
     message.suppressed = ["b@example.com"]
     assert send_output(message) == SendOutputSerializer(message).data
     assert send_output(message) == SendOutputSerializer(message).data
+
+
+@pytest.mark.django_db
+def test_the_bytes_sent_are_django_s_but_for_the_boundaries(alice):
+    """Multipart (text, html, an inline part, an attachment): the same bytes as Django's
+    ``as_bytes`` once the random boundaries are made equal, and none occurs in a part."""
+    import base64
+    import re
+
+    from mail.attachments import attachments_parse
+    from mail.composer import email_build
+    from mail.delivery import email_bytes
+
+    provider = SmtpProviderFactory(account=alice)
+    data = {
+        "to": "user@example.com",
+        "subject": "Hello",
+        "html": '<p>Hi <img src="cid:logo"></p>',
+        "text": "Hi",
+        "attachments": attachments_parse(
+            [
+                {"filename": "a.pdf", "content": base64.b64encode(b"%PDF" * 100).decode()},
+                {"filename": "logo.png", "content": "iVBORw0KGgo=", "content_id": "logo"},
+            ]
+        ),
+    }
+    message = message_prepare(account=alice, provider=provider, data=data, is_test=False)
+    message.pk = 1
+    contents = {a.sha256: a.content for a in data["attachments"]}
+    ours = email_bytes(email_build(message, contents=contents))
+    django = email_build(message, contents=contents).message().as_bytes(linesep="\r\n")
+
+    pattern = rb'boundary="(=+\d+==)"'
+    our_boundaries, their_boundaries = re.findall(pattern, ours), re.findall(pattern, django)
+    assert len(our_boundaries) == len(their_boundaries) == 3
+    for boundary in our_boundaries:
+        # Only where it belongs: in its Content-Type and as delimiter lines.
+        lines = [line for line in ours.split(b"\r\n") if boundary in line]
+        assert all(line.strip(b"-") == boundary or b"boundary=" in line for line in lines)
+    for mine, theirs in zip(our_boundaries, their_boundaries, strict=True):
+        ours = ours.replace(mine, theirs)
+    # The Date header is made per call: compare without it.
+    date = re.compile(rb"\r\nDate: [^\r]*")
+    assert date.sub(b"", ours) == date.sub(b"", django)
