@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, Min
 from django.utils import timezone
 
@@ -53,6 +53,50 @@ class LimitState:
         }
 
 
+_LOCK_SQL = "SELECT id FROM providers_smtpprovider WHERE id = %s FOR UPDATE"
+
+
+def _windows_count(
+    *, provider_id: int, lengths: list[timedelta]
+) -> tuple[datetime, list[tuple[int, datetime | None]]]:
+    """Lock the provider's row, then the time, then (slots taken, oldest slot) per window.
+
+    Every send with a limit runs this, so on PostgreSQL it is two hand-written statements:
+    the lock, and one pass over the longest window's index range (``mail_msg_limit_window``)
+    that counts every window at once. ``count(*)`` and ``min`` of the indexed column let
+    PostgreSQL answer from the index alone.
+    """
+    from mail.models import Message
+
+    if connection.vendor != "postgresql":
+        SmtpProvider.objects.select_for_update().filter(pk=provider_id).values_list("pk").first()
+        now = timezone.now()
+        counts = []
+        for length in lengths:
+            counted = Message.objects.filter(
+                provider_id=provider_id, limit_counted_at__gt=now - length
+            ).aggregate(used=Count("id"), oldest=Min("limit_counted_at"))
+            counts.append((counted["used"], counted["oldest"]))
+        return now, counts
+    columns = ", ".join(
+        "count(*) FILTER (WHERE limit_counted_at > %s), "
+        "min(limit_counted_at) FILTER (WHERE limit_counted_at > %s)"
+        for _ in lengths
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(_LOCK_SQL, [provider_id])
+        now = timezone.now()  # after the wait for the lock: the windows end now
+        params: list = []
+        for length in lengths:
+            params += [now - length, now - length]
+        cursor.execute(
+            f"SELECT {columns} FROM mail_message WHERE provider_id = %s AND limit_counted_at > %s",
+            [*params, provider_id, now - max(lengths)],
+        )
+        row = cursor.fetchone()
+    return now, [(row[2 * i], row[2 * i + 1]) for i in range(len(lengths))]
+
+
 def send_limit_reserve(*, provider: SmtpProvider, count: int = 1) -> LimitState | None:
     """Check that ``count`` more messages fit every window of the provider, under a lock.
 
@@ -69,21 +113,18 @@ def send_limit_reserve(*, provider: SmtpProvider, count: int = 1) -> LimitState 
         raise RuntimeError("send_limit_reserve must run inside transaction.atomic()")
     from mail.models import Message  # mail depends on providers, not the reverse
 
-    # The lock serializes count-and-stamp per provider. The COUNTs below are new statements,
+    # The lock serializes count-and-stamp per provider. The COUNTs below are a new statement,
     # so under READ COMMITTED they see every slot the previous lock holder committed.
-    SmtpProvider.objects.select_for_update().filter(pk=provider.pk).values_list("pk").first()
-    now = timezone.now()
+    windows = [(w, getattr(provider, f), length) for w, f, length in WINDOWS]
+    windows = [(w, limit, length) for w, limit, length in windows if limit is not None]
+    lengths = [length for _, _, length in windows]
+    now, counts = _windows_count(provider_id=provider.pk, lengths=lengths)
     tightest: LimitState | None = None
     exceeded: LimitState | None = None
-    for window, field, length in WINDOWS:
-        limit = getattr(provider, field)
-        if limit is None:
-            continue
+    for (window, limit, length), (used, oldest) in zip(windows, counts, strict=True):
         in_window = Message.objects.filter(
             provider_id=provider.pk, limit_counted_at__gt=now - length
         )
-        counted = in_window.aggregate(used=Count("id"), oldest=Min("limit_counted_at"))
-        used = counted["used"]
         if used + count > limit:
             # ``count`` slots are free once the (used + count - limit) oldest slots expire.
             freeing = used + count - limit
@@ -98,7 +139,7 @@ def send_limit_reserve(*, provider: SmtpProvider, count: int = 1) -> LimitState 
             if exceeded is None or state.reset_at > exceeded.reset_at:
                 exceeded = state
             continue
-        reset_at = (counted["oldest"] or now) + length
+        reset_at = (oldest or now) + length
         state = LimitState(window, limit, limit - used - count, reset_at)
         if tightest is None or state.remaining < tightest.remaining:
             tightest = state
