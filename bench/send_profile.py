@@ -1,6 +1,7 @@
 """Profile one POST /api/v1/mail/send in-process: where the time of a request goes.
 
     python bench/send_profile.py [--requests 2000] [--variant plain|checks|tracking] [--top 30]
+                                 [--status]
 
 No HTTP server and no client processes: the WSGI application is called directly (the same
 middleware, DRF and service code gunicorn runs), against a fresh PostgreSQL database and a
@@ -8,6 +9,9 @@ counting SMTP sink in its own process. It prints, per request: wall time and CPU
 the SQL statements and their round trips (with their share of the wall time), then the cProfile
 listing of the heaviest functions (cumulative). docs/performance.md records its output before
 and after the send path's rework.
+
+``--status`` profiles GET /api/v1/mail/status/{id} instead, of a message sent first (with its
+``sent`` event).
 
 Variants (the accounts of ``bench/send_api.py``): ``plain`` (no limits, no Idempotency-Key),
 ``checks`` (hourly and daily limits on the provider, 1,000 suppression entries, an
@@ -41,10 +45,12 @@ from bench.harness import (  # noqa: E402  (run as a script from the repository 
 from bench.send_api import MESSAGE, MESSAGE_TRACKED  # noqa: E402
 
 
-def wsgi_environ(body: bytes, key: str, idempotency_key: str | None) -> dict:
+def wsgi_environ(
+    body: bytes, key: str, idempotency_key: str | None, path: str = "/api/v1/mail/send"
+) -> dict:
     environ = {
-        "REQUEST_METHOD": "POST",
-        "PATH_INFO": "/api/v1/mail/send",
+        "REQUEST_METHOD": "POST" if body else "GET",
+        "PATH_INFO": path,
         "SCRIPT_NAME": "",
         "QUERY_STRING": "",
         "SERVER_NAME": "127.0.0.1",
@@ -81,6 +87,7 @@ def main() -> int:
     parser.add_argument("--sort", default="cumulative", help="pstats order: cumulative, tottime")
     parser.add_argument("--only", default="", help="a regular expression: list matching functions")
     parser.add_argument("--no-cprofile", action="store_true", help="the timings only")
+    parser.add_argument("--status", action="store_true", help="profile the status lookup")
     parser.add_argument(
         "--database",
         default=os.environ.get(
@@ -127,9 +134,14 @@ def _profile(args, key: str, sink: Sink) -> int:
         finally:
             statements.append(time.perf_counter() - started)
 
+    status_path = None
+
     def one(index: int) -> tuple[float, float, int, float]:
         idempotency_key = f"profile-{index}" if args.variant == "checks" else None
-        environ = wsgi_environ(body, key, idempotency_key)
+        if status_path is None:
+            environ = wsgi_environ(body, key, idempotency_key)
+        else:
+            environ = wsgi_environ(b"", key, None, status_path)
         statements.clear()
         wall, cpu = time.perf_counter(), time.process_time()
         status_line = []
@@ -138,9 +150,14 @@ def _profile(args, key: str, sink: Sink) -> int:
         result.close()
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         if not status_line[0].startswith("200"):
-            raise SystemExit(f"/send answered {status_line[0]}: {b''.join(result)!r}")
+            raise SystemExit(f"{environ['PATH_INFO']} answered {status_line[0]}")
         return wall, cpu, len(statements), sum(statements)
 
+    if args.status:
+        from mail.models import Message
+
+        one(-1)
+        status_path = "/api/v1/mail/status/" + Message.objects.latest("id").message_id
     with connection.execute_wrapper(timed):
         for index in range(200):  # warm up: imports, connections, caches
             one(-index - 1)
@@ -159,7 +176,8 @@ def _profile(args, key: str, sink: Sink) -> int:
     sql = statistics.median(r[3] for r in rows)
     delivered = sink.read()[0]
     print(
-        f"variant {args.variant}: {len(rows)} requests in-process (no HTTP); delivered "
+        f"{'status of a message of' if args.status else 'send,'} variant {args.variant}: "
+        f"{len(rows)} requests in-process (no HTTP); delivered "
         f"{delivered} (incl. warm-up and profiled)"
     )
     print(

@@ -411,7 +411,7 @@ class MessageInputSerializer(MessageDefaultsSerializer):
 _per_thread = threading.local()
 
 
-def _thread_serializer(serializer_class: type[serializers.Serializer]) -> serializers.Serializer:
+def thread_serializer(serializer_class: type[serializers.Serializer]) -> serializers.Serializer:
     """An instance of ``serializer_class`` made once per thread.
 
     A new serializer builds its fields (a deep copy of each declared field) on first use, which
@@ -436,12 +436,12 @@ def message_input_validate(data: Any) -> dict[str, Any]:
         # A JSON null body: ``is_valid`` words this one its own way ("No data provided").
         serializer = MessageInputSerializer(data=data)
         serializer.is_valid(raise_exception=True)
-    return _thread_serializer(MessageInputSerializer).run_validation(data)
+    return thread_serializer(MessageInputSerializer).run_validation(data)
 
 
 def send_output(message: Any) -> dict[str, Any]:
     """``SendOutputSerializer(message).data``, on the thread's serializer."""
-    return _thread_serializer(SendOutputSerializer).to_representation(message)
+    return thread_serializer(SendOutputSerializer).to_representation(message)
 
 
 class SendOutputSerializer(serializers.Serializer):

@@ -1,11 +1,12 @@
 """Output of GET /api/v1/mail/status/{message_id} (API.md section 5)."""
 
 import datetime
+from typing import Any
 
 from rest_framework import serializers
 
 from mail.models import EventType, MessageStatus
-from mail.serializers import SuccessTrueField
+from mail.serializers import SuccessTrueField, thread_serializer
 
 
 class UtcDateTimeField(serializers.DateTimeField):
@@ -73,6 +74,14 @@ class StatusOutputSerializer(serializers.Serializer):
 
     message = StatusMessageSerializer()
     events = StatusEventSerializer(many=True)
+
+
+def status_output(result: Any) -> dict[str, Any]:
+    """``StatusOutputSerializer({"message": ..., "events": ...}).data`` of a
+    ``mail.selectors.MessageWithEvents``, on the thread's serializer (its nested fields are
+    built once, not per request)."""
+    serializer = thread_serializer(StatusOutputSerializer)
+    return serializer.to_representation({"message": result.message, "events": result.events})
 
 
 class StatusResponseSerializer(serializers.Serializer):

@@ -16,7 +16,7 @@ from mail.queue import BatchItem, batch_enqueue
 from mail.selectors import message_status_get
 from mail.serializers import message_input_validate, send_output
 from mail.services import message_cancel, message_send
-from mail.status_serializers import StatusOutputSerializer
+from mail.status_serializers import status_output
 from mailpass.api import error_body, success_body, validation_error_body
 from mailpass.errors import SendFailed
 from providers.selectors import NOT_READ
@@ -128,5 +128,4 @@ class MailViewSet(viewsets.ViewSet):
 
     def status(self, request: Request, message_id: str) -> Response:
         result = message_status_get(account=request.user, message_id=message_id)
-        data = StatusOutputSerializer({"message": result.message, "events": result.events}).data
-        return Response(success_body(data))
+        return Response(success_body(status_output(result)))

@@ -16,14 +16,22 @@ from django.db.models import Model
 
 @dataclass(frozen=True)
 class ModelColumns:
-    """Every concrete column of ``model`` under a table alias, in the order ``from_db`` takes."""
+    """Columns of ``model`` under a table alias, in the order ``from_db`` takes them: every
+    concrete one, or the primary key and ``names`` (the others deferred, as with
+    ``QuerySet.only``)."""
 
     model: type[Model]
     alias: str
+    names: tuple[str, ...] | None = None
 
     @property
     def fields(self) -> list:
-        return list(self.model._meta.concrete_fields)
+        if self.names is None:
+            return list(self.model._meta.concrete_fields)
+        meta = self.model._meta
+        wanted = {meta.pk.name, *self.names}
+        # In the model's order: ``from_db`` matches values to fields in that order.
+        return [field for field in meta.concrete_fields if field.name in wanted]
 
     def select_sql(self) -> str:
         quote = connection.ops.quote_name

@@ -203,3 +203,62 @@ def test_the_bytes_sent_are_django_s_but_for_the_boundaries(alice):
     # The Date header is made per call: compare without it.
     date = re.compile(rb"\r\nDate: [^\r]*")
     assert date.sub(b"", ours) == date.sub(b"", django)
+
+
+@pytest.mark.django_db
+def test_the_status_lookup_answers_as_the_orm_and_a_new_serializer_do(alice, bob):
+    """Hand-written statements and the thread's serializer (PostgreSQL), against the ORM's
+    queries and a serializer made for the request: the same answer, to the byte."""
+    from django.utils import timezone
+
+    from mail.models import EventType, MessageEvent, QueueItem
+    from mail.selectors import (
+        message_events_list,
+        message_get_for_account,
+        message_status_get,
+    )
+    from mail.status_serializers import StatusOutputSerializer, status_output
+    from mailpass.errors import NotFound
+    from tests.factories import MessageFactory
+
+    queued = MessageFactory(
+        account=alice,
+        cc=["cc@example.com"],
+        tags=["a"],
+        metadata={"k": 1, "ok": None},
+        attachments=[
+            {"filename": "a.pdf", "content_type": "application/pdf", "size": 3, "content_id": None}
+        ],
+        template_name="welcome",
+        suppressed=["gone@example.com"],
+        error_message="",
+        send_at=timezone.now(),
+        status="queued",
+    )
+    QueueItem.objects.create(
+        message=queued, account=alice, next_attempt_at=timezone.now(), status="queued"
+    )
+    plain = MessageFactory(account=alice, error_message="550 no", status="failed")
+    for message in (queued, plain):
+        MessageEvent.objects.create(message=message, event_type=EventType.SENT)
+        MessageEvent.objects.create(
+            message=message,
+            event_type=EventType.CLICK,
+            ip_address="10.0.0.1",
+            user_agent="UA",
+            url="https://example.com/",
+            recipient="user@example.com",
+        )
+
+    for message in (queued, plain):
+        for form in (message.message_id, message.message_id.strip("<>")):
+            by_orm = message_get_for_account(account=alice, message_id=form)
+            expected = StatusOutputSerializer(
+                {"message": by_orm, "events": message_events_list(message=by_orm)}
+            ).data
+            got = status_output(message_status_get(account=alice, message_id=form))
+            assert got == expected
+    with pytest.raises(NotFound):
+        message_status_get(account=bob, message_id=queued.message_id)  # another account's
+    with pytest.raises(NotFound):
+        message_status_get(account=alice, message_id="<a\x00b@x>")

@@ -37,6 +37,9 @@ def test_it_reads_the_message_and_its_events_in_two_queries(
 
     auth, message_query, events_query = status_queries(alice_client, message.message_id)
     assert "accounts_apikey" in auth
-    assert 'FROM "mail_message" LEFT OUTER JOIN "mail_queueitem"' in message_query
-    assert '"mail_message"."html"' not in message_query  # the bodies are not read
-    assert 'FROM "mail_messageevent"' in events_query
+    # The message with its queue item (a LEFT JOIN); the ORM's SQL on SQLite, hand-written
+    # on PostgreSQL.
+    assert "mail_message" in message_query and "LEFT" in message_query
+    assert "mail_queueitem" in message_query
+    assert '"html"' not in message_query and '"text"' not in message_query  # no bodies
+    assert "mail_messageevent" in events_query
