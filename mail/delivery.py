@@ -13,8 +13,8 @@ import smtplib
 import socket
 import ssl
 from dataclasses import dataclass, field
-from email.policy import Compat32, compat32
 from email.generator import BytesGenerator
+from email.policy import Compat32, compat32
 from io import BytesIO
 
 from django.core.mail import EmailMessage

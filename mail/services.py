@@ -39,6 +39,7 @@ from mailpass.errors import NoSmtpProvider, NotCancelable, SendFailed, Validatio
 from providers.models import SmtpProvider
 from providers.selectors import NOT_READ, NotRead, provider_get_default
 from suppressions.screening import messages_screen, recipient_suppressed
+from suppressions.selectors import suppressed_any_sql
 from suppressions.services import message_rcpt_refusals_record
 from templating.services import message_data_render
 
@@ -125,16 +126,21 @@ def _message_insert_sql() -> tuple[str, tuple]:
     return sql, fields
 
 
-def message_insert(message: Message) -> None:
+def message_insert(message: Message, *, unless: tuple[str, list] | None = None) -> bool:
     """``message.save(force_insert=True)`` as one hand-written statement on PostgreSQL.
 
     The ORM compiles the INSERT of a 30-column row on every call; here it is written once, and
     only the values are prepared (as the ORM prepares them: ``pre_save`` stamps the auto
     dates). No signal is sent (nothing listens for Message saves).
+
+    ``unless``: SQL and parameters of a condition under which nothing is written, checked in
+    the same statement (PostgreSQL only); returns whether the row was written.
     """
     if connection.vendor != "postgresql":
+        if unless is not None:
+            raise ValueError("message_insert(unless=...) is for PostgreSQL")
         message.save(force_insert=True)
-        return
+        return True
     sql, fields = _message_insert_sql()
     values = []
     for field in fields:
@@ -145,11 +151,22 @@ def message_insert(message: Message) -> None:
             value = field.db_default
             setattr(message, field.attname, value)
         values.append(field.get_db_prep_save(value, connection))
+    if unless is not None:
+        condition, params = unless
+        placeholders = sql[sql.index("VALUES (") + len("VALUES (") : sql.rindex(") RETURNING")]
+        sql = sql.replace(
+            f"VALUES ({placeholders})", f"SELECT {placeholders} WHERE NOT {condition}"
+        )
+        values += params
     with connection.cursor() as cursor:
         cursor.execute(sql, values)
-        message.pk = cursor.fetchone()[0]
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    message.pk = row[0]
     message._state.adding = False
     message._state.db = connection.alias
+    return True
 
 
 def message_event_create(*, message: Message, event_type: str, detail: str = "") -> MessageEvent:
@@ -282,11 +299,15 @@ def message_send(
             account=account, provider=provider, data=data, is_test=is_test, on_stored=on_stored
         )
     message = message_prepare(account=account, provider=provider, data=data, is_test=is_test)
-    # Before anything is stored or a send-limit slot taken (API.md s.15): a suppressed "to"
-    # is a 422, suppressed cc/bcc are dropped and listed in message.suppressed.
-    (entry,) = messages_screen(account_id=account.pk, messages=[message])
-    if entry is not None:
-        raise recipient_suppressed(to=message.to_email, entry=entry)
+    has_limits = provider.hourly_limit is not None or provider.daily_limit is not None
+    # The suppression check (API.md s.15) comes before anything is stored or a send-limit slot
+    # counted: a suppressed "to" is a 422 (also when the window is full), suppressed cc/bcc
+    # are dropped and listed in message.suppressed. Without limits it rides on the INSERT
+    # (one statement instead of two: the row is written only if no recipient is on the list;
+    # if one is, the message is screened as below and then written).
+    screen_in_insert = not is_test and not has_limits and connection.vendor == "postgresql"
+    if not screen_in_insert:
+        _message_screen(account=account, message=message)
 
     if is_test:
         now = timezone.now()
@@ -303,11 +324,16 @@ def message_send(
     # Every live message takes a slot, limited or not, so a limit set later counts what was
     # already sent in its window. Without limits there is nothing to lock: the INSERT alone
     # is atomic, and skipping BEGIN/COMMIT saves two round trips per request.
-    has_limits = provider.hourly_limit is not None or provider.daily_limit is not None
     with transaction.atomic() if has_limits or on_stored else nullcontext():
         limit = send_limit_reserve(provider=provider) if has_limits else None
         message.limit_counted_at = timezone.now()
-        message_insert(message)
+        unless = None
+        if screen_in_insert:
+            recipients = [message.to_email, *message.cc, *message.bcc]
+            unless = suppressed_any_sql(account_id=account.pk, emails=recipients)
+        if not message_insert(message, unless=unless):
+            _message_screen(account=account, message=message)  # a 422, or cc/bcc dropped
+            message_insert(message)
         if on_stored is not None:
             on_stored(message)
 
@@ -337,6 +363,14 @@ def message_send(
     if result.refused:
         message_rcpt_refusals_record(message=message, refused=result.refused)
     return SendResult(message=message, limit=limit)
+
+
+def _message_screen(*, account: AbstractBaseUser, message: Message) -> None:
+    """Raise RecipientSuppressed for a suppressed "to"; drop suppressed cc/bcc (listed in
+    ``message.suppressed``)."""
+    (entry,) = messages_screen(account_id=account.pk, messages=[message])
+    if entry is not None:
+        raise recipient_suppressed(to=message.to_email, entry=entry)
 
 
 def _message_schedule(

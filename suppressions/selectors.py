@@ -44,6 +44,21 @@ def suppressed_addresses(*, account_id: int, emails: Iterable[str]) -> dict[str,
     return {entry.email: entry for entry in map(reader.instance, rows)}
 
 
+def suppressed_any_sql(*, account_id: int, emails: Iterable[str]) -> tuple[str, list]:
+    """SQL (with its parameters) that is true when any of these addresses is on the account's
+    list: the lookup of ``suppressed_addresses`` as an EXISTS, for a statement that must not
+    write a message to a suppressed address (``mail.services.message_insert``)."""
+    wanted = sorted({email_normalize(e) for e in emails if e})
+    if not wanted:
+        return "false", []
+    table = connection.ops.quote_name(Suppression._meta.db_table)
+    placeholders = ", ".join(["%s"] * len(wanted))
+    return (
+        f"EXISTS (SELECT 1 FROM {table} WHERE account_id = %s AND email IN ({placeholders}))",
+        [account_id, *wanted],
+    )
+
+
 @functools.cache
 def _suppression_reader(vendor: str) -> tuple[RowReader, str]:
     columns = ModelColumns(Suppression, "s")

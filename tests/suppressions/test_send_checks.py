@@ -126,3 +126,27 @@ def test_the_check_is_one_query_whatever_the_list_holds(alice_client, alice_prov
     lookups = [q["sql"] for q in full.captured_queries if "suppressions_suppression" in q["sql"]]
     assert len(lookups) == 1
     assert len(full.captured_queries) == len(empty.captured_queries)
+
+
+def test_a_suppressed_to_is_422_even_when_the_send_limit_is_reached(
+    alice_client, alice, smtp_server
+):
+    """The check comes before the window is counted: the caller learns the lasting reason."""
+    SmtpProviderFactory(account=alice, host=smtp_server.host, port=smtp_server.port, hourly_limit=1)
+    assert send(alice_client, BODY).status_code == 200
+    suppression_add(account=alice, email="gone@example.com", reason="complaint")
+    assert send(alice_client, {**BODY, "to": "gone@example.com"}).status_code == 422
+
+
+def test_a_suppressed_to_with_an_idempotency_key_stores_nothing_and_keeps_no_claim(
+    alice_client, alice_provider, alice, smtp_server
+):
+    """The check inside the INSERT (no limits): nothing written, the key free for a retry."""
+    from mail.models import IdempotencyRecord
+
+    suppression_add(account=alice, email="gone@example.com", reason="complaint")
+    body = {**BODY, "to": "gone@example.com", "cc": ["ok@example.com"]}
+    assert send(alice_client, body, **{"Idempotency-Key": "k1"}).status_code == 422
+    assert not Message.objects.exists()
+    assert not IdempotencyRecord.objects.exists()
+    assert smtp_server.messages == []
