@@ -126,6 +126,7 @@ def _profile(args, key: str, sink: Sink) -> int:
     body = json.dumps(MESSAGE_TRACKED if args.variant == "tracking" else MESSAGE).encode()
 
     statements: list[float] = []
+    labels: list[str] = []
 
     def timed(execute, sql, params, many, context):
         started = time.perf_counter()
@@ -133,8 +134,11 @@ def _profile(args, key: str, sink: Sink) -> int:
             return execute(sql, params, many, context)
         finally:
             statements.append(time.perf_counter() - started)
+            labels.append(" ".join(sql.split())[:60])
 
     status_path = None
+
+    per_statement: dict[str, list[float]] = {}
 
     def one(index: int) -> tuple[float, float, int, float]:
         idempotency_key = f"profile-{index}" if args.variant == "checks" else None
@@ -143,6 +147,7 @@ def _profile(args, key: str, sink: Sink) -> int:
         else:
             environ = wsgi_environ(b"", key, None, status_path)
         statements.clear()
+        labels.clear()
         wall, cpu = time.perf_counter(), time.process_time()
         status_line = []
         result = application(environ, lambda status, headers: status_line.append(status))
@@ -151,6 +156,8 @@ def _profile(args, key: str, sink: Sink) -> int:
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         if not status_line[0].startswith("200"):
             raise SystemExit(f"{environ['PATH_INFO']} answered {status_line[0]}")
+        for label, seconds in zip(labels, statements, strict=True):
+            per_statement.setdefault(label, []).append(seconds)
         return wall, cpu, len(statements), sum(statements)
 
     if args.status:
@@ -186,6 +193,10 @@ def _profile(args, key: str, sink: Sink) -> int:
         f"{statistics.median(cpus) * 1000:.2f} ms; SQL statements {queries:g} "
         f"({sql * 1000:.2f} ms wall, {100 * sql / statistics.median(walls):.0f} % of the request)"
     )
+    print("statements (median wall each, as the application waits for it):")
+    for label, times in per_statement.items():
+        if len(times) >= len(rows) // 2:
+            print(f"  {statistics.median(times) * 1000:6.3f} ms  {label}")
     if args.no_cprofile:
         return 0
     _print_by_package(profiler)
