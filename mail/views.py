@@ -110,6 +110,8 @@ class MailViewSet(viewsets.ViewSet):
                 items=items,
                 is_test=request.auth.is_test,
                 on_stored=stored,
+                # Read with the key, in the same query (accounts.services); None: read there.
+                provider=getattr(request.auth, "default_provider", None),
             )
             return 200, answers[0] if answers else _batch_answer(done)
 
