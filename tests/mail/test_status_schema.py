@@ -16,7 +16,17 @@ def test_the_schema_documents_the_status_endpoint():
     (parameter,) = operation["parameters"]
     assert (parameter["name"], parameter["in"]) == ("message_id", "path")
     assert "percent-encoded" in parameter["description"]
-    assert set(operation["responses"]) == {"200", "401", "403", "404", "405", "429", "500", "503"}
+    assert set(operation["responses"]) == {
+        "200",
+        "400",
+        "401",
+        "403",
+        "404",
+        "405",
+        "429",
+        "500",
+        "503",
+    }
     ok = operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
     assert ok.endswith("/StatusResponse")
     components = schema["components"]["schemas"]

@@ -20,8 +20,8 @@ def test_the_suppression_paths_are_documented_without_a_trailing_slash(schema):
     [
         ("/api/v1/suppressions", "get", {200, 400, 401, 403, 405, 429, 500, 503}),
         ("/api/v1/suppressions", "post", {200, 201, 400, 401, 403, 405, 413, 415, 429, 500, 503}),
-        ("/api/v1/suppressions/{email}", "get", {200, 401, 403, 404, 405, 429, 500, 503}),
-        ("/api/v1/suppressions/{email}", "delete", {200, 401, 403, 404, 405, 429, 500, 503}),
+        ("/api/v1/suppressions/{email}", "get", {200, 400, 401, 403, 404, 405, 429, 500, 503}),
+        ("/api/v1/suppressions/{email}", "delete", {200, 400, 401, 403, 404, 405, 429, 500, 503}),
     ],
 )
 def test_every_answer_is_documented_in_the_envelope(schema, path, method, statuses):
