@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection
+from rest_framework.exceptions import ValidationError
 
 from accounts.models import PERMISSION_MAIL, AccountSettings, ApiKey
 from accounts.selectors import TrackingDefaults
@@ -19,7 +20,7 @@ from accounts.services import api_key_authenticate
 from accounts.throttling import api_key_rate_count
 from mail.attachments import attachments_accept
 from mail.queue import BatchItem, batch_enqueue
-from mail.serializers import MessageInputSerializer
+from mail.serializers import message_input_validate
 from mailpass.api import validation_error_body
 from mailpass.errors import ValidationFailed
 from providers.models import SmtpProvider
@@ -177,11 +178,11 @@ def relay_message_prepare(
     data = dict(mapped.data)
     if mapped.headers:
         data["headers"] = mapped.headers
-    serializer = MessageInputSerializer(data=data)
-    if not serializer.is_valid():
-        error = validation_error_body(serializer.errors)["error"]
-        raise RelayRefusal(f"550 5.6.0 {_one_line(error['message'])}")
-    data = dict(serializer.validated_data)
+    try:
+        data = dict(message_input_validate(data))  # as POST /send and batch items validate
+    except ValidationError as exc:
+        error = validation_error_body(exc.detail)["error"]
+        raise RelayRefusal(f"550 5.6.0 {_one_line(error['message'])}") from exc
     # The account's tracking defaults as MAIL read them (the key's account object is the one
     # AUTH loaded, possibly long ago).
     data.setdefault("track_opens", sender.tracking.track_opens)
