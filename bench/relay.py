@@ -13,6 +13,9 @@ What it does:
    - relay: smtplib, one connection each (AUTH once), one message after the other;
    - batch API: POST /send-batch with 100 messages a request (HTTP keep-alive);
    - batch API with 1 message a request (HTTP keep-alive);
+   - and, for scale, the same relay clients against ``aiosmtpd`` that accepts every message at
+     once and does nothing else (AUTH, MAIL, RCPT, DATA answered as the relay answers them, in
+     as many processes as the relay): what the SMTP dialogue alone allows on this machine;
 4. prints messages/s accepted by each (the median round, and every round), the ratios of each
    round and their medians, and the load average before and after (the machine is shared).
 
@@ -147,6 +150,35 @@ def batch_client(port: int, key: str, duration: float, size: int, start, out) ->
     out.put((accepted, time.perf_counter() - began))
 
 
+def _bare_smtp_main(port: int) -> None:
+    """aiosmtpd answering like the relay (AUTH, 250 at DATA) with no work at all."""
+    import asyncio
+    import logging
+    import warnings
+
+    from aiosmtpd.smtp import SMTP, AuthResult
+
+    logging.getLogger("mail.log").setLevel(logging.ERROR)
+    warnings.simplefilter("ignore")
+
+    class Handler:
+        async def handle_DATA(self, server, session, envelope) -> str:
+            return "250 2.0.0 queued as <bare@bench.invalid>"
+
+    def accept(server, session, envelope, mechanism, auth_data) -> AuthResult:
+        return AuthResult(success=True)
+
+    def factory() -> SMTP:
+        return SMTP(Handler(), auth_required=True, auth_require_tls=False, authenticator=accept)
+
+    async def serve() -> None:
+        loop = asyncio.get_running_loop()
+        await loop.create_server(factory, "127.0.0.1", port, reuse_port=True)
+        await asyncio.Event().wait()
+
+    asyncio.run(serve())
+
+
 def run_clients(ctx, clients: int, target, args: tuple) -> float:
     start, out = ctx.Barrier(clients + 1, timeout=60), ctx.Queue()
     workers = [
@@ -212,14 +244,22 @@ def main() -> None:
         start_new_session=True,
         stdout=subprocess.DEVNULL,
     )
+    bare_port = free_port()
+    bare = [
+        ctx.Process(target=_bare_smtp_main, args=(bare_port,), daemon=True)
+        for _ in range(args.relay_processes)
+    ]
+    for process in bare:
+        process.start()
     wait_for_port(relay_port)
+    wait_for_port(bare_port)
     print(
         f"{args.clients} clients, {args.duration:g} s x {args.rounds} rounds; gunicorn "
         f"{args.workers} workers x {args.threads} threads; relay {args.relay_processes} "
         f"processes; database {args.database}; {os.cpu_count()} CPUs, load average "
         + " ".join(f"{x:.2f}" for x in os.getloadavg())
     )
-    rates: dict[str, list[float]] = {"relay": [], "batch100": [], "batch1": []}
+    rates: dict[str, list[float]] = {"relay": [], "batch100": [], "batch1": [], "bare": []}
     try:
         for _ in range(args.rounds):
             rates["relay"].append(
@@ -231,7 +271,12 @@ def main() -> None:
             rates["batch1"].append(
                 run_clients(ctx, args.clients, batch_client, (api_port, key, args.duration, 1))
             )
+            rates["bare"].append(
+                run_clients(ctx, args.clients, relay_client, (bare_port, key, args.duration))
+            )
     finally:
+        for process in bare:
+            process.terminate()
         process_group_stop(relay)
         process_group_stop(api)
         sink.stop()
@@ -242,6 +287,7 @@ def main() -> None:
         "relay": "relay (smtplib, 1 connection each)",
         "batch100": "batch API, 100 messages/request",
         "batch1": "batch API, 1 message/request",
+        "bare": "bare aiosmtpd, no work (SMTP alone)",
     }
     for name, label in labels.items():
         rounds = " ".join(f"{r:.0f}" for r in rates[name])
@@ -258,6 +304,12 @@ def main() -> None:
             f"ratio relay / batch API ({label}): {statistics.median(ratios):5.2f} median of "
             f"the rounds' ratios (rounds: {rounds}){target}"
         )
+    for name, baseline, label in (
+        ("relay", "bare", "relay / bare aiosmtpd           "),
+        ("bare", "batch100", "bare aiosmtpd / batch API (100)"),
+    ):
+        ratios = [r / b for r, b in zip(rates[name], rates[baseline], strict=True)]
+        print(f"ratio {label}: {statistics.median(ratios):5.2f} median of the rounds' ratios")
     print("load average after: " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
 
 
