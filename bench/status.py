@@ -24,7 +24,6 @@ clients on 2 cores the lookups queue for the CPU: reported).
 
 import argparse
 import http.client
-import multiprocessing as mp
 import os
 import random
 import shutil
@@ -48,7 +47,7 @@ from bench.harness import (  # noqa: E402  (run as a script from the repository 
     service_env,
     wait_for_port,
 )
-from bench.send_api import summarize  # noqa: E402
+from bench.send_api import drive_once, summarize  # noqa: E402
 
 SETUP_SCRIPT = """
 import django
@@ -228,25 +227,6 @@ def select_client_main(
     results.put((latencies, 0))
 
 
-def drive(target, args: tuple, clients: int, duration: float) -> tuple[list[float], int]:
-    results = mp.Queue()
-    start_at = time.time() + 0.3
-    processes = [
-        mp.Process(target=target, args=(*args, duration, start_at, results)) for _ in range(clients)
-    ]
-    for process in processes:
-        process.start()
-    latencies: list[float] = []
-    errors = 0
-    for _ in processes:
-        got, failed = results.get(timeout=duration + 120)
-        latencies.extend(got)
-        errors += failed
-    for process in processes:
-        process.join()
-    return latencies, errors
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=1_000_000)
@@ -299,14 +279,16 @@ def main() -> int:
     }
     rounds: list[dict[int, dict[str, dict]]] = []
     try:
-        drive(api_client_main, (api_port, key, args.messages), args.workers * args.threads, 1.0)
+        drive_once(
+            api_client_main, (api_port, key, args.messages), args.workers * args.threads, 1.0
+        )
         for number in range(1, args.rounds + 1):
             this_round: dict[int, dict[str, dict]] = {}
             for clients in client_counts:
                 runs = {mode: ([], 0) for mode in modes}
                 for _ in range(args.slices):
                     for mode, (target, target_args) in modes.items():
-                        got, failed = drive(
+                        got, failed = drive_once(
                             target, target_args, clients, args.duration / args.slices
                         )
                         runs[mode] = (runs[mode][0] + got, runs[mode][1] + failed)
