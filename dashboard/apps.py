@@ -1,5 +1,4 @@
 from django.apps import AppConfig
-from django.db.models.signals import post_migrate, pre_migrate
 
 
 class DashboardConfig(AppConfig):
@@ -9,12 +8,9 @@ class DashboardConfig(AppConfig):
 
     def ready(self) -> None:
         from dashboard.receivers import provider_check_record
-        from dashboard.triggers import sqlite_trigger_drop, sqlite_trigger_ensure
+        from dashboard.triggers import SQLITE_TRIGGER
+        from mailpass.sqlite_triggers import sqlite_trigger_around_migrations
         from providers.signals import connection_checked
 
         connection_checked.connect(provider_check_record, dispatch_uid="dashboard.provider_check")
-        # The SQLite counter trigger lives around migrations (see dashboard/triggers.py).
-        pre_migrate.connect(sqlite_trigger_drop, dispatch_uid="dashboard-sqlite-trigger-drop")
-        post_migrate.connect(
-            sqlite_trigger_ensure, sender=self, dispatch_uid="dashboard-sqlite-trigger-ensure"
-        )
+        sqlite_trigger_around_migrations(self, SQLITE_TRIGGER)

@@ -1,13 +1,10 @@
 """The dashboard's counter trigger on SQLite, made around migrations rather than by them.
 
-SQLite alters a table by rebuilding it (create, copy, drop, rename): that drops the triggers on
-the table and fails while a trigger names a table being renamed. So, as for the webhook outbox
-trigger (webhooks/triggers.py), the SQLite trigger is dropped before ``migrate`` (pre_migrate)
-and made again after it (post_migrate), whichever app's migrations rebuild mail_message or the
-events. PostgreSQL alters tables in place: there migration 0002 makes the trigger.
+Why, and how, in mailpass/sqlite_triggers.py. PostgreSQL alters tables in place: there
+migration 0002 makes the trigger.
 """
 
-from django.db import connections
+from mailpass.sqlite_triggers import SqliteTrigger
 
 SQLITE_REMOVE = "DROP TRIGGER IF EXISTS dashboard_event_count"
 
@@ -39,21 +36,11 @@ BEGIN
 END
 """
 
-_TABLES = {"mail_message", "mail_messageevent", "dashboard_eventcount", "dashboard_providerhealth"}
-
-
-def sqlite_trigger_drop(*, using: str = "default", **kwargs) -> None:
-    connection = connections[using]
-    if connection.vendor == "sqlite":
-        with connection.cursor() as cursor:
-            cursor.execute(SQLITE_REMOVE)
-
-
-def sqlite_trigger_ensure(*, using: str = "default", **kwargs) -> None:
-    connection = connections[using]
-    if connection.vendor != "sqlite":
-        return
-    if _TABLES <= set(connection.introspection.table_names()):
-        with connection.cursor() as cursor:
-            cursor.execute(SQLITE_REMOVE)
-            cursor.execute(SQLITE_INSTALL)
+SQLITE_TRIGGER = SqliteTrigger(
+    name="dashboard_event_count",
+    remove_sql=SQLITE_REMOVE,
+    install_sql=[SQLITE_REMOVE, SQLITE_INSTALL],
+    tables=frozenset(
+        {"mail_message", "mail_messageevent", "dashboard_eventcount", "dashboard_providerhealth"}
+    ),
+)

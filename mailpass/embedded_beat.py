@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 
 from celery import current_app
-from django.db import close_old_connections, connections
+from django.db import connections
 
 logger = logging.getLogger(__name__)
 
@@ -58,12 +58,12 @@ class EmbeddedBeat:
 
     def loop(self) -> None:
         while not self.stopping.wait(self.tick_seconds):
-            close_old_connections()
             try:
                 self.run_due(time.monotonic())
             except Exception:
                 logger.exception("embedded beat: the schedule could not be read")
             finally:
+                # This thread's connections only: each tick starts on a fresh one.
                 connections.close_all()
 
     def stop(self) -> None:

@@ -1,5 +1,5 @@
 from django.apps import AppConfig
-from django.db.models.signals import post_migrate, pre_migrate
+from django.db.models.signals import post_migrate
 
 
 class WebhooksConfig(AppConfig):
@@ -7,15 +7,12 @@ class WebhooksConfig(AppConfig):
     name = "webhooks"
 
     def ready(self) -> None:
+        from mailpass.sqlite_triggers import sqlite_trigger_around_migrations
         from webhooks import signals  # noqa: F401  (the after-commit kick)
         from webhooks.schedule import webhooks_schedule_install
-        from webhooks.triggers import sqlite_trigger_drop, sqlite_trigger_ensure
+        from webhooks.triggers import SQLITE_TRIGGER
 
-        # The SQLite trigger lives around migrations (see webhooks/triggers.py).
-        pre_migrate.connect(sqlite_trigger_drop, dispatch_uid="webhooks-sqlite-trigger-drop")
-        post_migrate.connect(
-            sqlite_trigger_ensure, sender=self, dispatch_uid="webhooks-sqlite-trigger-ensure"
-        )
+        sqlite_trigger_around_migrations(self, SQLITE_TRIGGER)
         post_migrate.connect(
             webhooks_schedule_install, sender=self, dispatch_uid="webhooks-delivery-schedule"
         )

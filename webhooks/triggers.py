@@ -13,6 +13,8 @@ event implies (sent, failed, suppressed, canceled; delivered and bounced when th
 ``sending`` means it goes back to ``queued``).
 """
 
+from mailpass.sqlite_triggers import SqliteTrigger
+
 # Frozen here (migrations must not change when code does); a test checks that it equals
 # webhooks.events.WEBHOOK_EVENT_TYPES.
 WEBHOOK_EVENT_TYPES = {
@@ -104,11 +106,8 @@ END;
 SQLITE_REMOVE = "DROP TRIGGER IF EXISTS webhooks_event_fanout;"
 
 
-# SQLite alters a table by rebuilding it (create, copy, drop, rename): that drops the triggers
-# on the table and fails while a trigger names a table being renamed. So on SQLite the trigger is
-# not made by migrations but around them: dropped before ``migrate`` (pre_migrate) and made
-# again after it (post_migrate), whatever app's migrations rebuild mail_message, the events or
-# the webhook tables. PostgreSQL alters tables in place: there the migrations make it.
+# On SQLite the trigger is made around migrations, not by them (mailpass/sqlite_triggers.py);
+# PostgreSQL alters tables in place: there the migrations make it.
 
 
 def trigger_install(schema_editor) -> None:
@@ -125,23 +124,16 @@ def trigger_remove(schema_editor) -> None:
         schema_editor.execute(POSTGRESQL_REMOVE)
 
 
-def sqlite_trigger_drop(*, using: str = "default", **kwargs) -> None:
-    from django.db import connections
-
-    connection = connections[using]
-    if connection.vendor == "sqlite":
-        with connection.cursor() as cursor:
-            cursor.execute(SQLITE_REMOVE)
-
-
-def sqlite_trigger_ensure(*, using: str = "default", **kwargs) -> None:
-    from django.db import connections
-
-    connection = connections[using]
-    if connection.vendor != "sqlite":
-        return
-    tables = set(connection.introspection.table_names())
-    needed = {"mail_message", "mail_messageevent", "webhooks_webhookendpoint"}
-    if needed | {"webhooks_webhookdelivery"} <= tables:
-        with connection.cursor() as cursor:
-            cursor.execute(SQLITE_INSTALL)
+SQLITE_TRIGGER = SqliteTrigger(
+    name="webhooks_event_fanout",
+    remove_sql=SQLITE_REMOVE,
+    install_sql=[SQLITE_INSTALL],
+    tables=frozenset(
+        {
+            "mail_message",
+            "mail_messageevent",
+            "webhooks_webhookendpoint",
+            "webhooks_webhookdelivery",
+        }
+    ),
+)

@@ -285,14 +285,7 @@ class Webhooks:
         active: bool | None = None,
     ) -> WebhookEndpointWithSecret:
         """Add an endpoint; the answer's ``secret`` is shown this once: keep it."""
-        body = message_json(
-            {
-                "url": url,
-                "events": list(events) if events is not None else None,
-                "description": description,
-                "active": active,
-            }
-        )
+        body = _endpoint_body(url=url, events=events, description=description, active=active)
         return cast(
             WebhookEndpointWithSecret,
             self._transport.request("POST", "/api/v1/webhooks", json=body),
@@ -314,14 +307,7 @@ class Webhooks:
         active: bool | None = None,
     ) -> WebhookEndpoint:
         """Change what is given; switching ``active`` back on resumes deliveries."""
-        body = message_json(
-            {
-                "url": url,
-                "events": list(events) if events is not None else None,
-                "description": description,
-                "active": active,
-            }
-        )
+        body = _endpoint_body(url=url, events=events, description=description, active=active)
         return cast(
             WebhookEndpoint,
             self._transport.request(
@@ -400,3 +386,17 @@ class MailPass:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _endpoint_body(
+    *, url: str | None, events: Sequence[str] | None, description: str | None, active: bool | None
+) -> dict[str, Any]:
+    """The fields given, as create and update send them (None: left out)."""
+    return message_json(
+        {
+            "url": url,
+            "events": list(events) if events is not None else None,
+            "description": description,
+            "active": active,
+        }
+    )
