@@ -144,6 +144,8 @@ class IdempotencyBinding:
 
     def __init__(self, record_pk: int | None) -> None:
         self.record_pk = record_pk
+        # Set by ``respond`` when it wrote the answer itself (``answer_statement``).
+        self.answered = False
 
     def __call__(self, message: Message) -> None:
         if self.record_pk is not None:
@@ -152,6 +154,23 @@ class IdempotencyBinding:
     def answer(self, status: int, body: dict[str, Any]) -> None:
         if self.record_pk is not None:
             _record_update(self.record_pk, response_status=status, response_body=body)
+
+    def answer_statement(self, status: int, body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """``answer`` as an UPDATE for another statement to carry (PostgreSQL, named
+        parameters): a single send stores its answer with its ``sent`` update, one round trip
+        and one commit less. Who runs it sets ``answered``."""
+        if self.record_pk is None:
+            raise RuntimeError("no Idempotency-Key: nothing to answer")
+        body_field = IdempotencyRecord._meta.get_field("response_body")
+        sql = (
+            "UPDATE mail_idempotencyrecord SET response_status = %(answer_status)s, "
+            "response_body = %(answer_body)s WHERE id = %(answer_record)s"
+        )
+        return sql, {
+            "answer_status": status,
+            "answer_body": body_field.get_db_prep_save(body, connection),
+            "answer_record": self.record_pk,
+        }
 
 
 def idempotent_respond(
@@ -212,15 +231,17 @@ def idempotent_respond(
             headers={"Retry-After": "1"},
         )
 
+    binding = IdempotencyBinding(record.pk)
     try:
-        status, body = respond(IdempotencyBinding(record.pk))
+        status, body = respond(binding)
     except BaseException:
         # Dropped only while no message exists: once one does, the key stays with it.
         unanswered = IdempotencyRecord.objects.filter(pk=record.pk, response_status__isnull=True)
         unanswered.filter(message__isnull=True).delete()
         unanswered.update(interrupted=True)
         raise
-    IdempotencyBinding(record.pk).answer(status, body)
+    if not binding.answered:
+        binding.answer(status, body)
     return status, body
 
 

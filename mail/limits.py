@@ -10,6 +10,7 @@ import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import psycopg
 from django.db import connection, transaction
 from django.db.models import Count, Min
 from django.utils import timezone
@@ -53,7 +54,8 @@ class LimitState:
         }
 
 
-_LOCK_SQL = "SELECT id FROM providers_smtpprovider WHERE id = %s FOR UPDATE"
+# NO KEY UPDATE: a mutex among reservers that never blocks a foreign-key check on the row.
+_LOCK_SQL = "SELECT id FROM providers_smtpprovider WHERE id = %s FOR NO KEY UPDATE"
 
 
 def _windows_count(
@@ -83,27 +85,37 @@ def _windows_count(
         "min(limit_counted_at) FILTER (WHERE limit_counted_at > %s)"
         for _ in lengths
     )
-    with connection.cursor() as cursor:
-        cursor.execute(_LOCK_SQL, [provider_id])
+    connection.ensure_connection()
+    # Server-side prepared (psycopg names and caches them per connection): planning the count
+    # cost about as much as running it. Django's cursors bind on the client and cannot.
+    with psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(_LOCK_SQL, [provider_id], prepare=True)
         now = timezone.now()  # after the wait for the lock: the windows end now
         params: list = []
         for length in lengths:
             params += [now - length, now - length]
         cursor.execute(
-            f"SELECT {columns} FROM mail_message WHERE provider_id = %s AND limit_counted_at > %s",
+            f"SELECT {columns} FROM mail_message "
+            "WHERE provider_id = %s AND limit_counted_at > %s AND limit_counted_at IS NOT NULL",
             [*params, provider_id, now - max(lengths)],
+            prepare=True,
         )
         row = cursor.fetchone()
     return now, [(row[2 * i], row[2 * i + 1]) for i in range(len(lengths))]
 
 
-def send_limit_reserve(*, provider: SmtpProvider, count: int = 1) -> LimitState | None:
+def send_limit_reserve(
+    *, provider: SmtpProvider, count: int = 1, stamped: bool = False
+) -> LimitState | None:
     """Check that ``count`` more messages fit every window of the provider, under a lock.
 
-    Must run inside ``transaction.atomic()``; the caller then stamps ``limit_counted_at`` on
-    the messages it sends in that same transaction. Raises ``SendLimitExceeded`` (nothing is
-    taken) when a window is full, naming the window that frees last. Returns the tightest
-    window after the reservation.
+    Must run inside ``transaction.atomic()``; the caller stamps ``limit_counted_at`` on the
+    messages it sends in that same transaction, after this call or, with ``stamped=True``,
+    before it (its ``count`` rows are written already and counted here as its own). Stamping
+    first keeps the provider's lock for the count and the COMMIT only: the single send writes
+    its row, then locks (``message_send``). Raises ``SendLimitExceeded`` when a window is full
+    (the caller's transaction must then roll back: nothing is taken), naming the window that
+    frees last. Returns the tightest window after the reservation.
     """
     if count < 1:
         raise ValueError("count must be at least 1")
@@ -122,6 +134,8 @@ def send_limit_reserve(*, provider: SmtpProvider, count: int = 1) -> LimitState 
     tightest: LimitState | None = None
     exceeded: LimitState | None = None
     for (window, limit, length), (used, oldest) in zip(windows, counts, strict=True):
+        if stamped:
+            used -= count  # the caller's own rows, visible to its transaction
         in_window = Message.objects.filter(
             provider_id=provider.pk, limit_counted_at__gt=now - length
         )

@@ -4,6 +4,7 @@ The batch queue builds its rows with ``message_prepare`` and records results wit
 ``message_mark_sent`` / ``message_mark_failed`` too, so both paths store the same thing.
 """
 
+import copy
 import functools
 import logging
 from collections.abc import Callable
@@ -185,32 +186,61 @@ INSERT INTO mail_messageevent (message_id, event_type, ip_address, user_agent, u
                                created_at)
 SELECT id, 'sent', NULL, '', '', %(detail)s, %(now)s FROM sent
 """
+# With a follow-up write (``also``): it runs only if the row became ``sent``; the statement
+# answers how many did.
+_MARK_SENT_ALSO_SQL = """
+WITH sent AS (
+    UPDATE mail_message
+    SET status = 'sent', sent_at = %(now)s, attempts = %(attempts)s, error_message = '',
+        provider_message_id = %(provider_message_id)s, updated_at = %(now)s
+    WHERE id = %(pk)s AND status = 'sending'
+    RETURNING id
+), event AS (
+    INSERT INTO mail_messageevent (message_id, event_type, ip_address, user_agent, url, detail,
+                                   created_at)
+    SELECT id, 'sent', NULL, '', '', %(detail)s, %(now)s FROM sent
+), also AS (
+    {also} AND EXISTS (SELECT 1 FROM sent)
+)
+SELECT count(*) FROM sent
+"""
 
 
 def message_mark_sent(
-    *, message: Message, attempts: int = 1, detail: str = "", provider_message_id: str = ""
+    *,
+    message: Message,
+    attempts: int = 1,
+    detail: str = "",
+    provider_message_id: str = "",
+    also: tuple[str, dict[str, Any]] | None = None,
 ) -> bool:
     """``sending`` -> ``sent`` with a ``sent`` event; False if the row was not ``sending``.
 
     ``provider_message_id`` is the provider's id from its 250 reply to DATA (section 16.1).
+    ``also``: an UPDATE (SQL without a trailing condition joiner, named parameters not
+    clashing with ours) written in the same statement on PostgreSQL, only if the row became
+    ``sent``; elsewhere it is ignored (the caller writes it itself).
 
     A narrow update fenced by the status, so a late writer cannot overwrite another result.
     """
     now = timezone.now()
     if connection.vendor == "postgresql":
         # One statement instead of BEGIN, UPDATE, INSERT, COMMIT: the hot path of every send.
+        params = {
+            "pk": message.pk,
+            "now": now,
+            "attempts": attempts,
+            "detail": detail,
+            "provider_message_id": provider_message_id,
+        }
         with connection.cursor() as cursor:
-            cursor.execute(
-                _MARK_SENT_SQL,
-                {
-                    "pk": message.pk,
-                    "now": now,
-                    "attempts": attempts,
-                    "detail": detail,
-                    "provider_message_id": provider_message_id,
-                },
-            )
-            changed = cursor.rowcount
+            if also is None:
+                cursor.execute(_MARK_SENT_SQL, params)
+                changed = cursor.rowcount
+            else:
+                also_sql, also_params = also
+                cursor.execute(_MARK_SENT_ALSO_SQL.format(also=also_sql), {**params, **also_params})
+                (changed,) = cursor.fetchone()
     else:
         with transaction.atomic():
             changed = Message.objects.filter(pk=message.pk, status=MessageStatus.SENDING).update(
@@ -262,6 +292,8 @@ class SendResult:
     # Where the provider's tightest send-limit window stands after this message (None: no
     # limit, or a test key).
     limit: LimitState | None = None
+    # The ``sent_answer`` statement was written with the ``sent`` update.
+    answer_stored: bool = False
 
 
 def message_send(
@@ -271,6 +303,7 @@ def message_send(
     is_test: bool = False,
     on_stored: Callable[[Message], None] | None = None,
     default_provider: SmtpProvider | None | NotRead = NOT_READ,
+    sent_answer: Callable[[Message], tuple[str, dict[str, Any]]] | None = None,
 ) -> SendResult:
     """Send one validated message now through the account's default provider (API.md s.3).
 
@@ -283,7 +316,9 @@ def message_send(
     ``on_stored(message)`` runs in the transaction that stores the row, before any SMTP (the
     Idempotency-Key binds itself to the message there). ``default_provider`` is the
     account's default provider when the caller read it already (API-key authentication does,
-    in its own query), else it is read here.
+    in its own query), else it is read here. ``sent_answer(message)``, given the message as
+    it reads once ``sent``, returns a write (the Idempotency-Key's answer) that goes with the
+    ``sent`` update in one statement (PostgreSQL); ``SendResult.answer_stored`` says if it did.
     """
     data = message_data_render(account=account, data=data)  # a template: rendered first
     provider = (
@@ -300,12 +335,12 @@ def message_send(
         )
     message = message_prepare(account=account, provider=provider, data=data, is_test=is_test)
     has_limits = provider.hourly_limit is not None or provider.daily_limit is not None
-    # The suppression check (API.md s.15) comes before anything is stored or a send-limit slot
-    # counted: a suppressed "to" is a 422 (also when the window is full), suppressed cc/bcc
-    # are dropped and listed in message.suppressed. Without limits it rides on the INSERT
-    # (one statement instead of two: the row is written only if no recipient is on the list;
-    # if one is, the message is screened as below and then written).
-    screen_in_insert = not is_test and not has_limits and connection.vendor == "postgresql"
+    # The suppression check (API.md s.15) comes before a send-limit slot is counted: a
+    # suppressed "to" is a 422 (also when the window is full), suppressed cc/bcc are dropped
+    # and listed in message.suppressed. On PostgreSQL it rides on the INSERT (one statement
+    # instead of two: the row is written only if no recipient is on the list; if one is, the
+    # message is screened as below and then written).
+    screen_in_insert = not is_test and connection.vendor == "postgresql"
     if not screen_in_insert:
         _message_screen(account=account, message=message)
 
@@ -323,9 +358,11 @@ def message_send(
 
     # Every live message takes a slot, limited or not, so a limit set later counts what was
     # already sent in its window. Without limits there is nothing to lock: the INSERT alone
-    # is atomic, and skipping BEGIN/COMMIT saves two round trips per request.
+    # is atomic, and skipping BEGIN/COMMIT saves two round trips per request. With limits the
+    # row is written (and the key bound) first and the provider locked last, so concurrent
+    # sends through one provider queue on its lock for a COUNT and the COMMIT only; a full
+    # window rolls the row back.
     with transaction.atomic() if has_limits or on_stored else nullcontext():
-        limit = send_limit_reserve(provider=provider) if has_limits else None
         message.limit_counted_at = timezone.now()
         unless = None
         if screen_in_insert:
@@ -336,6 +373,7 @@ def message_send(
             message_insert(message)
         if on_stored is not None:
             on_stored(message)
+        limit = send_limit_reserve(provider=provider, stamped=True) if has_limits else None
 
     contents = {a.sha256: a.content for a in data.get("attachments", [])}
     try:
@@ -357,12 +395,20 @@ def message_send(
         raise
 
     detail = "; ".join(f"refused {rcpt}: {reply}" for rcpt, reply in result.refused.items())
-    message_mark_sent(
-        message=message, detail=detail, provider_message_id=result.provider_message_id
+    also = None
+    if sent_answer is not None and connection.vendor == "postgresql":
+        as_sent = copy.copy(message)
+        as_sent.status = MessageStatus.SENT
+        also = sent_answer(as_sent)
+    changed = message_mark_sent(
+        message=message,
+        detail=detail,
+        provider_message_id=result.provider_message_id,
+        also=also,
     )
     if result.refused:
         message_rcpt_refusals_record(message=message, refused=result.refused)
-    return SendResult(message=message, limit=limit)
+    return SendResult(message=message, limit=limit, answer_stored=changed and also is not None)
 
 
 def _message_screen(*, account: AbstractBaseUser, message: Message) -> None:

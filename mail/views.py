@@ -54,21 +54,33 @@ class MailViewSet(viewsets.ViewSet):
         headers: dict[str, str] = {}
 
         def respond(bind: IdempotencyBinding) -> tuple[int, dict]:
+            answers: list[dict] = []
+
+            def sent_answer(message: Message) -> tuple[str, dict]:
+                # The key's answer, written with the "sent" update (one statement).
+                answers.append(success_body(send_output(message)))
+                return bind.answer_statement(200, answers[0])
+
+            keyed = bind.record_pk is not None
             try:
                 result = message_send(
                     account=request.user,
                     data=data,
                     is_test=request.auth.is_test,
                     # Without a key there is nothing to bind: the row needs no transaction.
-                    on_stored=bind if bind.record_pk is not None else None,
+                    on_stored=bind if keyed else None,
                     # Read with the key, in the same query (accounts.services).
                     default_provider=getattr(request.auth, "default_provider", NOT_READ),
+                    sent_answer=sent_answer if keyed else None,
                 )
             except SendFailed as exc:
                 # Stored with the key like a success: the message exists, as "failed".
                 return exc.status, error_body(exc.code, exc.message, exc.details)
             if result.limit is not None:
                 headers.update(result.limit.headers())
+            if result.answer_stored:
+                bind.answered = True
+                return 200, answers[0]
             return 200, success_body(send_output(result.message))
 
         status, body = idempotent_respond(

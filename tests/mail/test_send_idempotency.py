@@ -210,3 +210,35 @@ def test_a_claim_abandoned_by_a_dead_request_is_taken_over(alice, alice_client, 
     )
 
     assert send(alice_client).status_code == 200
+
+
+@pytest.mark.django_db
+def test_the_answer_is_stored_with_the_sent_update(alice_client, alice_provider, smtp_server):
+    """On PostgreSQL the key's answer rides on the ``sent`` statement: no UPDATE of its own
+    after it, and the stored answer is the one the caller got."""
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        first = send(alice_client)
+
+    record = IdempotencyRecord.objects.get()
+    assert (record.response_status, record.response_body) == (200, first.json())
+    if connection.vendor == "postgresql":
+        answer_updates = [q["sql"] for q in queries if "SET response_status" in q["sql"]]
+        assert len(answer_updates) == 1 and "WITH sent AS" in answer_updates[0]
+    assert send(alice_client).json() == first.json()
+
+
+@pytest.mark.django_db
+def test_a_send_limit_answer_keeps_no_bound_message(alice_client, alice_provider, smtp_server):
+    """The row is written and the key bound before the provider's lock; a full window rolls
+    both back, so a retry with the same key may run once the window frees."""
+    alice_provider.hourly_limit = 1
+    alice_provider.save()
+    assert send(alice_client, key="first").status_code == 200
+
+    response = send(alice_client, {**BODY, "subject": "Second"}, key="second")
+
+    assert response.status_code == 429
+    assert Message.objects.count() == 1
+    assert not IdempotencyRecord.objects.filter(key="second").exists()
