@@ -208,7 +208,9 @@ def process_group_stop(process, timeout: float = 30.0) -> None:
 # --- variants of the send path ----------------------------------------------------------------
 
 # The accounts of ``service_prepare_variants``: what the send path does beyond the plain send.
-VARIANTS = ("plain", "checks", "tracking")
+VARIANTS = ("plain", "keyed", "checks", "tracking")
+# The variants whose clients send an Idempotency-Key (a new one per request).
+KEYED_VARIANTS = ("keyed", "checks")
 
 VARIANTS_SCRIPT = """
 import django
@@ -222,7 +224,7 @@ for variant in {variants!r}:
     provider_create(account=user, name="sink", host="127.0.0.1", port={port}, security="none",
                     from_email="support@yourdomain.com", from_name="Your App", make_default=True,
                     **limits)
-    if variant == "checks":
+    if variant in ("keyed", "checks"):
         with connection.cursor() as cursor:
             cursor.execute(
                 "INSERT INTO suppressions_suppression (account_id, email, reason, detail, "
@@ -237,10 +239,11 @@ for variant in {variants!r}:
 def service_prepare_variants(env: dict[str, str], sink_port: int) -> dict[str, str]:
     """An account, live key and default provider (at the sink) per variant; their keys.
 
-    ``plain``: no limits. ``checks``: hourly and daily limits far above what a run sends (so
-    every send counts its windows under the provider's lock) and 1,000 suppression entries
-    (none of the benchmark's recipients); its clients send an Idempotency-Key. ``tracking``:
-    its clients ask for open and click tracking. Call after ``service_prepare`` (migrated).
+    ``plain``: no limits. ``keyed``: 1,000 suppression entries (none of the benchmark's
+    recipients) and its clients send an Idempotency-Key, no limits. ``checks``: the same and
+    hourly and daily limits far above what a run sends (so every send counts its windows under
+    the provider's lock). ``tracking``: its clients ask for open and click tracking. Call after
+    ``service_prepare`` (migrated).
     """
     env = {**env, "DJANGO_SETTINGS_MODULE": "mailpass.settings"}
     script = VARIANTS_SCRIPT.format(variants=VARIANTS, port=sink_port)

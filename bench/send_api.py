@@ -1,7 +1,7 @@
 """Benchmark POST /api/v1/mail/send against raw smtplib, in one run, to the same SMTP sink.
 
     python bench/send_api.py [--duration 6] [--rounds 3] [--clients 1,8]
-                             [--variants plain,checks,tracking] [--attachment]
+                             [--variants plain,keyed,checks,tracking] [--attachment]
                              [--workers 4] [--threads 2]
 
 What it does (see docs/performance.md):
@@ -11,9 +11,10 @@ What it does (see docs/performance.md):
    the sink (``bench.harness.service_prepare_variants``):
    - ``plain``: the message below, no send limits, no Idempotency-Key (the suppression check
      runs on every send anyway, against an empty list);
-   - ``checks``: hourly and daily send limits on the provider (each send counts its windows
-     under the provider's lock), 1,000 suppression entries, and an Idempotency-Key on every
-     request;
+   - ``keyed``: 1,000 suppression entries and an Idempotency-Key on every request (the
+     suppression and idempotency checks in the path), no send limits;
+   - ``checks``: the same, and hourly and daily send limits on the provider (each send counts
+     its windows under the provider's lock);
    - ``tracking``: the same message with a link, open and click tracking on;
 3. starts the service under gunicorn on loopback;
 4. runs ``--rounds`` rounds; in each, for each client count, every mode runs for
@@ -49,6 +50,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.harness import (  # noqa: E402  (run as a script from the repository root)
+    KEYED_VARIANTS,
     VARIANTS,
     Sink,
     database_recreate,
@@ -124,7 +126,7 @@ def api_variant_client_main(
     sent = 0
     while time.perf_counter() < end:
         started = time.perf_counter()
-        if variant == "checks":  # a new key per request: each is claimed and answered
+        if variant in KEYED_VARIANTS:  # a new key per request: each is claimed and answered
             sent += 1
             headers["Idempotency-Key"] = f"{os.getpid()}-{start_at}-{sent}"
         try:

@@ -1,6 +1,6 @@
 """Profile one POST /api/v1/mail/send in-process: where the time of a request goes.
 
-    python bench/send_profile.py [--requests 2000] [--variant plain|checks|tracking] [--top 30]
+    python bench/send_profile.py [--requests 2000] [--variant plain|keyed|checks|tracking] [--top 30]
                                  [--status]
 
 No HTTP server and no client processes: the WSGI application is called directly (the same
@@ -14,8 +14,9 @@ and after the send path's rework.
 ``sent`` event).
 
 Variants (the accounts of ``bench/send_api.py``): ``plain`` (no limits, no Idempotency-Key),
-``checks`` (hourly and daily limits on the provider, 1,000 suppression entries, an
-Idempotency-Key per request), ``tracking`` (opens and clicks tracked).
+``keyed`` (1,000 suppression entries, an Idempotency-Key per request, no limits), ``checks``
+(the same and hourly and daily limits on the provider), ``tracking`` (opens and clicks
+tracked).
 """
 
 import argparse
@@ -35,7 +36,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.harness import (  # noqa: E402  (run as a script from the repository root)
+    KEYED_VARIANTS,
     ROOT,
+    VARIANTS,
     Sink,
     database_recreate,
     service_env,
@@ -76,7 +79,7 @@ def wsgi_environ(
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=2000)
-    parser.add_argument("--variant", choices=("plain", "checks", "tracking"), default="plain")
+    parser.add_argument("--variant", choices=VARIANTS, default="plain")
     parser.add_argument("--top", type=int, default=30, help="functions listed by cProfile")
     parser.add_argument(
         "--clock",
@@ -141,7 +144,7 @@ def _profile(args, key: str, sink: Sink) -> int:
     per_statement: dict[str, list[float]] = {}
 
     def one(index: int) -> tuple[float, float, int, float]:
-        idempotency_key = f"profile-{index}" if args.variant == "checks" else None
+        idempotency_key = f"profile-{index}" if args.variant in KEYED_VARIANTS else None
         if status_path is None:
             environ = wsgi_environ(body, key, idempotency_key)
         else:

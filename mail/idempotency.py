@@ -155,6 +155,18 @@ class IdempotencyBinding:
         if self.record_pk is not None:
             _record_update(self.record_pk, response_status=status, response_body=body)
 
+    def bind_statement(self) -> tuple[str, list]:
+        """``self(message)`` as a write for the message's INSERT to carry (PostgreSQL,
+        ``mail.services.message_insert(also=...)``): the new row's id comes from its
+        ``inserted`` relation, so the keyed single send binds in the statement that stores."""
+        if self.record_pk is None:
+            raise RuntimeError("no Idempotency-Key: nothing to bind")
+        sql = (
+            "UPDATE mail_idempotencyrecord SET message_id = inserted.id FROM inserted "
+            "WHERE mail_idempotencyrecord.id = %s"
+        )
+        return sql, [self.record_pk]
+
     def answer_statement(self, status: int, body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         """``answer`` as an UPDATE for another statement to carry (PostgreSQL, named
         parameters): a single send stores its answer with its ``sent`` update, one round trip

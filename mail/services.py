@@ -127,7 +127,12 @@ def _message_insert_sql() -> tuple[str, tuple]:
     return sql, fields
 
 
-def message_insert(message: Message, *, unless: tuple[str, list] | None = None) -> bool:
+def message_insert(
+    message: Message,
+    *,
+    unless: tuple[str, list] | None = None,
+    also: tuple[str, list] | None = None,
+) -> bool:
     """``message.save(force_insert=True)`` as one hand-written statement on PostgreSQL.
 
     The ORM compiles the INSERT of a 30-column row on every call; here it is written once, and
@@ -136,10 +141,13 @@ def message_insert(message: Message, *, unless: tuple[str, list] | None = None) 
 
     ``unless``: SQL and parameters of a condition under which nothing is written, checked in
     the same statement (PostgreSQL only); returns whether the row was written.
+    ``also``: a write (SQL and positional parameters) that reads the new row's id from the
+    ``inserted`` relation, done in the same statement only if the row was written (PostgreSQL
+    only; the Idempotency-Key's binding, ``IdempotencyBinding.bind_statement``).
     """
     if connection.vendor != "postgresql":
-        if unless is not None:
-            raise ValueError("message_insert(unless=...) is for PostgreSQL")
+        if unless is not None or also is not None:
+            raise ValueError("message_insert(unless=..., also=...) is for PostgreSQL")
         message.save(force_insert=True)
         return True
     sql, fields = _message_insert_sql()
@@ -159,6 +167,10 @@ def message_insert(message: Message, *, unless: tuple[str, list] | None = None) 
             f"VALUES ({placeholders})", f"SELECT {placeholders} WHERE NOT {condition}"
         )
         values += params
+    if also is not None:
+        also_sql, also_params = also
+        sql = f"WITH inserted AS ({sql}), also AS ({also_sql}) SELECT id FROM inserted"
+        values += also_params
     with connection.cursor() as cursor:
         cursor.execute(sql, values)
         row = cursor.fetchone()
@@ -304,6 +316,7 @@ def message_send(
     on_stored: Callable[[Message], None] | None = None,
     default_provider: SmtpProvider | None | NotRead = NOT_READ,
     sent_answer: Callable[[Message], tuple[str, dict[str, Any]]] | None = None,
+    stored_statement: tuple[str, list] | None = None,
 ) -> SendResult:
     """Send one validated message now through the account's default provider (API.md s.3).
 
@@ -319,6 +332,9 @@ def message_send(
     in its own query), else it is read here. ``sent_answer(message)``, given the message as
     it reads once ``sent``, returns a write (the Idempotency-Key's answer) that goes with the
     ``sent`` update in one statement (PostgreSQL); ``SendResult.answer_stored`` says if it did.
+    ``stored_statement``: what ``on_stored`` does, as a write for the live message's INSERT to
+    carry (``message_insert(also=...)``) on PostgreSQL, in place of calling ``on_stored``:
+    without send limits the keyed send then needs no transaction of its own.
     """
     data = message_data_render(account=account, data=data)  # a template: rendered first
     provider = (
@@ -362,17 +378,19 @@ def message_send(
     # row is written (and the key bound) first and the provider locked last, so concurrent
     # sends through one provider queue on its lock for a COUNT and the COMMIT only; a full
     # window rolls the row back.
-    with transaction.atomic() if has_limits or on_stored else nullcontext():
+    also = stored_statement if connection.vendor == "postgresql" else None
+    stored_apart = on_stored if also is None else None
+    with transaction.atomic() if has_limits or stored_apart else nullcontext():
         message.limit_counted_at = timezone.now()
         unless = None
         if screen_in_insert:
             recipients = [message.to_email, *message.cc, *message.bcc]
             unless = suppressed_any_sql(account_id=account.pk, emails=recipients)
-        if not message_insert(message, unless=unless):
+        if not message_insert(message, unless=unless, also=also):
             _message_screen(account=account, message=message)  # a 422, or cc/bcc dropped
-            message_insert(message)
-        if on_stored is not None:
-            on_stored(message)
+            message_insert(message, also=also)
+        if stored_apart is not None:
+            stored_apart(message)
         limit = send_limit_reserve(provider=provider, stamped=True) if has_limits else None
 
     contents = {a.sha256: a.content for a in data.get("attachments", [])}

@@ -72,6 +72,8 @@ class MailViewSet(viewsets.ViewSet):
                     # Read with the key, in the same query (accounts.services).
                     default_provider=getattr(request.auth, "default_provider", NOT_READ),
                     sent_answer=sent_answer if keyed else None,
+                    # The binding written by the INSERT itself (PostgreSQL).
+                    stored_statement=bind.bind_statement() if keyed else None,
                 )
             except SendFailed as exc:
                 # Stored with the key like a success: the message exists, as "failed".

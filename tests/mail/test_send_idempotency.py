@@ -242,3 +242,21 @@ def test_a_send_limit_answer_keeps_no_bound_message(alice_client, alice_provider
     assert response.status_code == 429
     assert Message.objects.count() == 1
     assert not IdempotencyRecord.objects.filter(key="second").exists()
+
+
+@pytest.mark.django_db
+def test_the_key_is_bound_by_the_insert_that_stores_the_message(
+    alice_client, alice_provider, smtp_server
+):
+    """On PostgreSQL a keyed send without limits writes its row and binds the key in one
+    statement: no UPDATE of the record of its own, and the binding is there."""
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        assert send(alice_client).status_code == 200
+
+    record = IdempotencyRecord.objects.get()
+    assert record.message_id == Message.objects.get().pk
+    if connection.vendor == "postgresql":
+        binds = [q["sql"] for q in queries if "SET message_id" in q["sql"]]
+        assert len(binds) == 1 and binds[0].startswith("WITH inserted AS (INSERT INTO")
