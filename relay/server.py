@@ -166,21 +166,37 @@ class DrainKicks:
         self.kick = kick
         self.waiting = 0
         self.running = False
+        self.closed = False
+        self._task: asyncio.Task | None = None
 
     def add(self, count: int) -> None:
         self.waiting += count
-        if count and not self.running:
+        if count and not self.running and not self.closed:
             self.running = True
-            asyncio.get_running_loop().create_task(self._run())
+            self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def _run(self) -> None:
         try:
             while self.waiting:
                 count, self.waiting = self.waiting, 0
                 await _in_pool(self.executor, self.kick, limit=count)
+                if self.closed:
+                    break  # the last kick is sent; the periodic drain sends the rest
                 await asyncio.sleep(self.INTERVAL)
         finally:
             self.running = False
+
+    async def close(self) -> None:
+        """Before the pool shuts down: no new kick, and the one in flight finishes (a kick
+        started after the shutdown would fail with "cannot schedule new futures")."""
+        self.closed = True
+        task = self._task
+        if task is not None and not task.done():
+            # It ends after at most one more kick (the one its pause was waiting to send).
+            try:
+                await asyncio.wait_for(asyncio.shield(task), timeout=10)
+            except TimeoutError:
+                task.cancel()
 
 
 class _EnqueueGroups:
@@ -252,8 +268,8 @@ class RelayHandler:
         self.executor = executor
         # Without a broker (tasks run eagerly) the kick is the drain itself, sending in this
         # process: it stays in the job that queued, before the replies, as in the batch API.
-        kicks = None if settings.CELERY_TASK_ALWAYS_EAGER else DrainKicks(executor)
-        self.groups = _EnqueueGroups(executor, concurrency=enqueue_concurrency, kicks=kicks)
+        self.kicks = None if settings.CELERY_TASK_ALWAYS_EAGER else DrainKicks(executor)
+        self.groups = _EnqueueGroups(executor, concurrency=enqueue_concurrency, kicks=self.kicks)
 
     async def run(self, func: Callable[..., T], **kwargs: Any) -> T:
         return await _in_pool(self.executor, func, **kwargs)
@@ -438,6 +454,8 @@ class RelayServer:
             self._server.close()
             await self._server.wait_closed()
             self._server = None
+        if self.handler.kicks is not None:
+            await self.handler.kicks.close()
 
     # --- in a thread (tests, benchmarks) ---------------------------------------------------
     def start(self) -> "RelayServer":
