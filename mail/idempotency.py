@@ -168,15 +168,17 @@ class IdempotencyBinding:
         return sql, [self.record_pk]
 
     def answer_statement(self, status: int, body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-        """``answer`` as an UPDATE for another statement to carry (PostgreSQL, named
-        parameters): a single send stores its answer with its ``sent`` update, one round trip
-        and one commit less. Who runs it sets ``answered``."""
+        """``answer`` as a write for the ``sent`` update to carry (PostgreSQL, named
+        parameters, ``mail.services.message_mark_sent(also=...)``): it reads that update's
+        ``sent`` relation, so the answer is stored only with a message that became ``sent``,
+        one round trip and one commit less. Who runs it sets ``answered``."""
         if self.record_pk is None:
             raise RuntimeError("no Idempotency-Key: nothing to answer")
         body_field = IdempotencyRecord._meta.get_field("response_body")
         sql = (
             "UPDATE mail_idempotencyrecord SET response_status = %(answer_status)s, "
-            "response_body = %(answer_body)s WHERE id = %(answer_record)s"
+            "response_body = %(answer_body)s FROM sent "
+            "WHERE mail_idempotencyrecord.id = %(answer_record)s"
         )
         return sql, {
             "answer_status": status,

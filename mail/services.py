@@ -186,36 +186,25 @@ def message_event_create(*, message: Message, event_type: str, detail: str = "")
     return MessageEvent.objects.create(message=message, event_type=event_type, detail=detail)
 
 
-_MARK_SENT_SQL = """
-WITH sent AS (
+_SENT_UPDATE_SQL = """
     UPDATE mail_message
     SET status = 'sent', sent_at = %(now)s, attempts = %(attempts)s, error_message = '',
         provider_message_id = %(provider_message_id)s, updated_at = %(now)s
     WHERE id = %(pk)s AND status = 'sending'
     RETURNING id
-)
-INSERT INTO mail_messageevent (message_id, event_type, ip_address, user_agent, url, detail,
-                               created_at)
-SELECT id, 'sent', NULL, '', '', %(detail)s, %(now)s FROM sent
 """
-# With a follow-up write (``also``): it runs only if the row became ``sent``; the statement
-# answers how many did.
-_MARK_SENT_ALSO_SQL = """
-WITH sent AS (
-    UPDATE mail_message
-    SET status = 'sent', sent_at = %(now)s, attempts = %(attempts)s, error_message = '',
-        provider_message_id = %(provider_message_id)s, updated_at = %(now)s
-    WHERE id = %(pk)s AND status = 'sending'
-    RETURNING id
-), event AS (
+_SENT_EVENT_SQL = """
     INSERT INTO mail_messageevent (message_id, event_type, ip_address, user_agent, url, detail,
                                    created_at)
     SELECT id, 'sent', NULL, '', '', %(detail)s, %(now)s FROM sent
-), also AS (
-    {also} AND EXISTS (SELECT 1 FROM sent)
-)
-SELECT count(*) FROM sent
 """
+_MARK_SENT_SQL = f"WITH sent AS ({_SENT_UPDATE_SQL}) {_SENT_EVENT_SQL}"
+# With a follow-up write (``also``, reading the ``sent`` relation, so it writes only if the
+# row became ``sent``); the statement answers how many did.
+_MARK_SENT_ALSO_SQL = (
+    f"WITH sent AS ({_SENT_UPDATE_SQL}), event AS ({_SENT_EVENT_SQL}), also AS ({{also}}) "
+    "SELECT count(*) FROM sent"
+)
 
 
 def message_mark_sent(
@@ -229,9 +218,10 @@ def message_mark_sent(
     """``sending`` -> ``sent`` with a ``sent`` event; False if the row was not ``sending``.
 
     ``provider_message_id`` is the provider's id from its 250 reply to DATA (section 16.1).
-    ``also``: an UPDATE (SQL without a trailing condition joiner, named parameters not
-    clashing with ours) written in the same statement on PostgreSQL, only if the row became
-    ``sent``; elsewhere it is ignored (the caller writes it itself).
+    ``also``: a write (SQL and named parameters not clashing with ours) that reads the
+    ``sent`` relation, done in the same statement on PostgreSQL (so only if the row became
+    ``sent``: the Idempotency-Key's answer, ``IdempotencyBinding.answer_statement``); elsewhere
+    it is ignored (the caller writes it itself).
 
     A narrow update fenced by the status, so a late writer cannot overwrite another result.
     """
@@ -413,20 +403,22 @@ def message_send(
         raise
 
     detail = "; ".join(f"refused {rcpt}: {reply}" for rcpt, reply in result.refused.items())
-    also = None
+    answer_write = None
     if sent_answer is not None and connection.vendor == "postgresql":
         as_sent = copy.copy(message)
         as_sent.status = MessageStatus.SENT
-        also = sent_answer(as_sent)
+        answer_write = sent_answer(as_sent)
     changed = message_mark_sent(
         message=message,
         detail=detail,
         provider_message_id=result.provider_message_id,
-        also=also,
+        also=answer_write,
     )
     if result.refused:
         message_rcpt_refusals_record(message=message, refused=result.refused)
-    return SendResult(message=message, limit=limit, answer_stored=changed and also is not None)
+    return SendResult(
+        message=message, limit=limit, answer_stored=changed and answer_write is not None
+    )
 
 
 def _message_screen(*, account: AbstractBaseUser, message: Message) -> None:
