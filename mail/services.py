@@ -150,6 +150,26 @@ def message_insert(
             raise ValueError("message_insert(unless=..., also=...) is for PostgreSQL")
         message.save(force_insert=True)
         return True
+    sql, values = message_insert_statement(message, unless=unless)
+    if also is not None:
+        also_sql, also_params = also
+        sql = f"WITH inserted AS ({sql}), also AS ({also_sql}) SELECT id FROM inserted"
+        values += also_params
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    message_inserted(message, pk=row[0])
+    return True
+
+
+def message_insert_statement(
+    message: Message, *, unless: tuple[str, list] | None = None
+) -> tuple[str, list]:
+    """The INSERT of ``message_insert`` (``RETURNING id``) and its positional values, for a
+    statement that carries more writes in a ``WITH`` (PostgreSQL); the instance's automatic
+    fields are stamped as for a save. Once it ran, ``message_inserted`` records the id."""
     sql, fields = _message_insert_sql()
     values = []
     for field in fields:
@@ -167,19 +187,14 @@ def message_insert(
             f"VALUES ({placeholders})", f"SELECT {placeholders} WHERE NOT {condition}"
         )
         values += params
-    if also is not None:
-        also_sql, also_params = also
-        sql = f"WITH inserted AS ({sql}), also AS ({also_sql}) SELECT id FROM inserted"
-        values += also_params
-    with connection.cursor() as cursor:
-        cursor.execute(sql, values)
-        row = cursor.fetchone()
-    if row is None:
-        return False
-    message.pk = row[0]
+    return sql, values
+
+
+def message_inserted(message: Message, *, pk: int) -> None:
+    """The instance as a save leaves it, once a hand-written INSERT stored it as ``pk``."""
+    message.pk = pk
     message._state.adding = False
     message._state.db = connection.alias
-    return True
 
 
 def message_event_create(*, message: Message, event_type: str, detail: str = "") -> MessageEvent:

@@ -288,3 +288,90 @@ def test_headers_are_folded_as_compat32_folds_them(name, value, linesep):
 
     for sanitize in (False, True):
         assert folded(COMPAT32, sanitize) == folded(compat32, sanitize)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("scheduled", [False, True])
+def test_one_message_queued_in_one_statement_is_what_the_general_enqueue_stores(
+    alice, scheduled, monkeypatch, django_capture_on_commit_callbacks
+):
+    """``queue_enqueue_one`` (PostgreSQL: message, queue item and event in one statement)
+    stores what ``queue_enqueue`` stores for the same message."""
+    from datetime import timedelta
+
+    from django.test.utils import CaptureQueriesContext
+    from django.utils import timezone
+
+    from mail.models import MessageEvent, QueueItem
+    from mail.queue import enqueue
+
+    if connection.vendor != "postgresql":
+        pytest.skip("one statement on PostgreSQL; elsewhere the general enqueue runs")
+    kicks = []
+    monkeypatch.setattr(enqueue, "queue_drain_kick", lambda **kwargs: kicks.append(kwargs))
+    provider = SmtpProviderFactory(account=alice)
+    data = {"to": "user@example.com", "subject": "Hello", "text": "Hi", "tags": ["a"]}
+    if scheduled:
+        data["send_at"] = timezone.now() + timedelta(hours=1)
+
+    def prepared() -> Message:
+        return message_prepare(
+            account=alice, provider=provider, data=data, is_test=False, status="queued"
+        )
+
+    one, general = prepared(), prepared()
+    with django_capture_on_commit_callbacks(execute=True):
+        with CaptureQueriesContext(connection) as queries:
+            item_one = enqueue.queue_enqueue_one(message=one, provider=provider)
+        assert len(queries.captured_queries) == 1
+        (item_general,) = enqueue.queue_enqueue(messages=[general], provider=provider)
+    assert kicks == ([] if scheduled else [{"limit": 1}, {"limit": 1}])
+
+    differing = {"id", "message_id", "created_at", "updated_at", "limit_counted_at"}
+    stored_one, stored_general = Message.objects.get(pk=one.pk), Message.objects.get(pk=general.pk)
+    for field in Message._meta.concrete_fields:
+        if field.name not in differing:
+            assert getattr(stored_one, field.attname) == getattr(stored_general, field.attname)
+            assert getattr(one, field.attname) == getattr(stored_one, field.attname), field.name
+    item_fields = ("status", "attempts", "provider_id", "account_id", "locked_by", "last_error")
+    rows = {
+        row["message_id"]: row
+        for row in QueueItem.objects.values("id", "message_id", "next_attempt_at", *item_fields)
+    }
+    assert rows[one.pk]["id"] == item_one.pk
+    assert rows[general.pk]["id"] == item_general.pk
+    assert {f: rows[one.pk][f] for f in item_fields} == {
+        f: rows[general.pk][f] for f in item_fields
+    }
+    if scheduled:
+        assert rows[one.pk]["next_attempt_at"] == data["send_at"]
+    events = {
+        m: list(MessageEvent.objects.filter(message_id=m).values_list("event_type", "detail"))
+        for m in (one.pk, general.pk)
+    }
+    assert events[one.pk] == events[general.pk] == [("scheduled" if scheduled else "queued", "")]
+
+
+SURROGATE_TEXTS = st.text(
+    st.one_of(st.characters(), st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF)),
+    max_size=20,
+)
+
+
+@given(SURROGATE_TEXTS)
+@settings(max_examples=300, deadline=None)
+def test_the_surrogate_check_answers_as_drf_s(text):
+    from rest_framework.validators import ProhibitSurrogateCharactersValidator
+
+    from mail.serializers import SurrogateCharactersValidator
+
+    def outcome(validator):
+        try:
+            validator(text)
+        except Exception as exc:
+            return type(exc).__name__, str(getattr(exc, "detail", exc))
+        return None
+
+    assert outcome(SurrogateCharactersValidator()) == outcome(
+        ProhibitSurrogateCharactersValidator()
+    )

@@ -74,3 +74,33 @@ def test_a_scheduled_send_to_a_suppressed_address_is_422(alice_client, alice_pro
     assert answer.status_code == 422
     assert answer.json()["error"]["code"] == "RECIPIENT_SUPPRESSED"
     assert not Message.objects.filter(status=MessageStatus.SCHEDULED).exists()
+
+
+@pytest.mark.parametrize("suppressed", ["to", "cc", "bcc", None])
+def test_a_one_item_batch_is_screened_like_a_longer_one(
+    alice_client, alice_provider, alice, no_kick, suppressed
+):
+    """One item is stored in one statement that carries the suppression check (PostgreSQL):
+    the same answers and rows as when it is screened apart."""
+    suppression_add(account=alice, email=f"{suppressed}-gone@example.com", reason="manual")
+    fields = {
+        "to": "to-gone@example.com" if suppressed == "to" else "a@example.com",
+        "cc": ["cc-gone@example.com" if suppressed == "cc" else "c@example.com"],
+        "bcc": ["bcc-gone@example.com" if suppressed == "bcc" else "b@example.com"],
+    }
+    answer = alice_client.post(
+        "/api/v1/mail/send-batch", {"messages": [item(**fields)]}, format="json"
+    )
+    assert answer.status_code == 200
+    (result,) = answer.json()["data"]["messages"]
+    if suppressed == "to":
+        assert result["error"]["code"] == "RECIPIENT_SUPPRESSED"
+        assert not Message.objects.exists()
+        return
+    message = Message.objects.get()
+    assert (result["status"], result["message_id"]) == ("queued", message.message_id)
+    assert result["queue_id"] == message.queue_item.pk
+    dropped = [f"{suppressed}-gone@example.com"] if suppressed else []
+    assert message.suppressed == dropped
+    kept = [a for a in [*fields["cc"], *fields["bcc"]] if a not in dropped]
+    assert [*message.cc, *message.bcc] == kept
