@@ -19,7 +19,7 @@ from accounts.models import (
     ApiKey,
 )
 from mailpass.admin_tenancy import OWNER_GROUP
-from mailpass.rows import ModelColumns, RowReader
+from mailpass.rows import ModelColumns, RowReader, prepared_cursor
 
 # Distinct visible prefix length: "mp_live_" plus 4 random characters.
 DISPLAY_PREFIX_LENGTH = 12
@@ -109,7 +109,7 @@ def api_key_authenticate(*, plain_key: str) -> ApiKey | None:
     if not plain_key.startswith((KEY_PREFIX_LIVE, KEY_PREFIX_TEST)):
         return None
     query = _authentication_query(connection.vendor)
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(query.sql, [True, True, api_key_hash(plain_key)])
         row = cursor.fetchone()
     if row is None:

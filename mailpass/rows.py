@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
 from django.db import connection
 from django.db.models import Model
 
@@ -68,3 +69,30 @@ class RowReader:
                 value = converter(value, expression, connection)
             converted.append(value)
         return self.model.from_db(connection.alias, self.attnames, converted)
+
+
+class _PreparingCursor(psycopg.Cursor):
+    """psycopg's server-binding cursor, preparing every statement it runs."""
+
+    def execute(self, query, params=None, *, prepare=None, binary=None):
+        return super().execute(query, params, prepare=True, binary=binary)
+
+
+def prepared_cursor() -> Any:
+    """A cursor whose statements PostgreSQL plans once per connection and then only runs.
+
+    For the hand-written reads on every request's path: planning the authentication's
+    four-table join took 0.27 ms, running it 0.07 ms. Django's own cursors bind parameters on
+    the client and never prepare. It is Django's cursor wrapper around psycopg's
+    server-binding cursor, so errors, execute wrappers and the query log treat it as any
+    other. Elsewhere (SQLite) it is Django's cursor. Behind PgBouncer in transaction mode,
+    prepared statements need PgBouncer 1.21 or later (``max_prepared_statements``).
+    """
+    if connection.vendor != "postgresql":
+        return connection.cursor()
+    connection.ensure_connection()
+    connection.validate_thread_sharing()
+    raw = _PreparingCursor(connection.connection)
+    if connection.queries_logged:
+        return connection.make_debug_cursor(raw)
+    return connection.make_cursor(raw)

@@ -23,6 +23,7 @@ from mail.queue import BatchItem, batch_enqueue
 from mail.serializers import message_input_validate
 from mailpass.api import validation_error_body
 from mailpass.errors import ValidationFailed
+from mailpass.rows import prepared_cursor
 from providers.models import SmtpProvider
 from relay.mime import MimeRejected, mime_to_message
 
@@ -127,7 +128,7 @@ def relay_mail_begin(*, identity: RelayIdentity) -> RelaySender:
     for any queued message).
     """
     api_key = identity.api_key
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(_sender_state_sql(), [api_key.pk])
         row = cursor.fetchone()
     if row is None:
