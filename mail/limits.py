@@ -10,12 +10,12 @@ import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-import psycopg
 from django.db import connection, transaction
 from django.db.models import Count, Min
 from django.utils import timezone
 
 from mailpass.errors import SendLimitExceeded
+from mailpass.rows import prepared_cursor
 from providers.models import SmtpProvider
 
 WINDOWS: tuple[tuple[str, str, timedelta], ...] = (
@@ -85,11 +85,9 @@ def _windows_count(
         "min(limit_counted_at) FILTER (WHERE limit_counted_at > %s)"
         for _ in lengths
     )
-    connection.ensure_connection()
-    # Server-side prepared (psycopg names and caches them per connection): planning the count
-    # cost about as much as running it. Django's cursors bind on the client and cannot.
-    with psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(_LOCK_SQL, [provider_id], prepare=True)
+    # Prepared (planning the count cost about as much as running it).
+    with prepared_cursor() as cursor:
+        cursor.execute(_LOCK_SQL, [provider_id])
         now = timezone.now()  # after the wait for the lock: the windows end now
         params: list = []
         for length in lengths:
@@ -98,7 +96,6 @@ def _windows_count(
             f"SELECT {columns} FROM mail_message "
             "WHERE provider_id = %s AND limit_counted_at > %s AND limit_counted_at IS NOT NULL",
             [*params, provider_id, now - max(lengths)],
-            prepare=True,
         )
         row = cursor.fetchone()
     return now, [(row[2 * i], row[2 * i + 1]) for i in range(len(lengths))]

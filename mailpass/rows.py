@@ -72,10 +72,20 @@ class RowReader:
 
 
 class _PreparingCursor(psycopg.Cursor):
-    """psycopg's server-binding cursor, preparing every statement it runs."""
+    """psycopg's server-binding cursor, preparing every statement it runs.
+
+    Django turns psycopg's preparing off for its connections (``prepare_threshold=None``, for
+    connection poolers), and then psycopg ignores ``prepare=True``: it is on for the
+    statements of this cursor only (a connection serves one thread at a time).
+    """
 
     def execute(self, query, params=None, *, prepare=None, binary=None):
-        return super().execute(query, params, prepare=True, binary=binary)
+        threshold = self.connection.prepare_threshold
+        self.connection.prepare_threshold = 0
+        try:
+            return super().execute(query, params, prepare=True, binary=binary)
+        finally:
+            self.connection.prepare_threshold = threshold
 
 
 def prepared_cursor() -> Any:
@@ -84,15 +94,14 @@ def prepared_cursor() -> Any:
     For the hand-written reads on every request's path: planning the authentication's
     four-table join took 0.27 ms, running it 0.07 ms. Django's own cursors bind parameters on
     the client and never prepare. It is Django's cursor wrapper around psycopg's
-    server-binding cursor, so errors, execute wrappers and the query log treat it as any
-    other. Elsewhere (SQLite) it is Django's cursor. Behind PgBouncer in transaction mode,
+    server-binding cursor, so errors and execute wrappers treat it as any other. Elsewhere
+    (SQLite), and while Django logs queries, it is Django's own cursor. Behind PgBouncer in transaction mode,
     prepared statements need PgBouncer 1.21 or later (``max_prepared_statements``).
     """
-    if connection.vendor != "postgresql":
+    if connection.vendor != "postgresql" or connection.queries_logged:
+        # The query log (DEBUG, tests capturing queries) shows the SQL with its values, which
+        # Django reads from a client-binding cursor only: there, the statement is not prepared.
         return connection.cursor()
     connection.ensure_connection()
     connection.validate_thread_sharing()
-    raw = _PreparingCursor(connection.connection)
-    if connection.queries_logged:
-        return connection.make_debug_cursor(raw)
-    return connection.make_cursor(raw)
+    return connection.make_cursor(_PreparingCursor(connection.connection))
