@@ -34,6 +34,7 @@ from django.utils import timezone
 
 from mail.models import IdempotencyRecord, Message
 from mailpass.errors import IdempotencyConflict, ValidationFailed
+from mailpass.rows import prepared_cursor
 
 HEADER = "Idempotency-Key"
 MAX_KEY_CHARS = 255
@@ -86,7 +87,7 @@ def _claim(*, account_id: int, key: str, request_hash: str) -> IdempotencyRecord
         except IntegrityError:
             return None
     now = timezone.now()
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(_CLAIM_SQL, [account_id, key, request_hash, now])
         row = cursor.fetchone()
     if row is None:
@@ -109,7 +110,7 @@ def _record_update(record_pk: int, **values: Any) -> None:
         field = IdempotencyRecord._meta.get_field(name)
         columns.append(f"{field.column} = %s")
         params.append(field.get_db_prep_save(value, connection))
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(
             f"UPDATE mail_idempotencyrecord SET {', '.join(columns)} WHERE id = %s",
             [*params, record_pk],

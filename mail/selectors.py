@@ -11,7 +11,7 @@ from django.db.models.expressions import RawSQL
 from mail.identifiers import message_id_normalize
 from mail.models import Message, MessageEvent, MessageStatus
 from mailpass.errors import NotFound
-from mailpass.rows import ModelColumns, RowReader
+from mailpass.rows import ModelColumns, RowReader, prepared_cursor
 
 # What the status answer shows; the bodies (html, text) can be megabytes and are not read.
 STATUS_MESSAGE_FIELDS = (
@@ -96,7 +96,7 @@ def message_status_get(*, account: AbstractBaseUser, message_id: str) -> Message
     if "\x00" in normalized or len(normalized) > _MESSAGE_ID_MAX_LENGTH:
         raise NotFound("No message with this id.")
     queries = _status_queries()
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(queries.message_sql, [account.pk, normalized])
         row = cursor.fetchone()
         if row is None:

@@ -37,6 +37,7 @@ from mail.models import (
 )
 from mail.selectors import message_get_for_account
 from mailpass.errors import NoSmtpProvider, NotCancelable, SendFailed, ValidationFailed
+from mailpass.rows import prepared_cursor
 from providers.models import SmtpProvider
 from providers.selectors import NOT_READ, NotRead, provider_get_default
 from suppressions.screening import messages_screen, recipient_suppressed
@@ -155,7 +156,7 @@ def message_insert(
         also_sql, also_params = also
         sql = f"WITH inserted AS ({sql}), also AS ({also_sql}) SELECT id FROM inserted"
         values += also_params
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(sql, values)
         row = cursor.fetchone()
     if row is None:
@@ -250,7 +251,7 @@ def message_mark_sent(
             "detail": detail,
             "provider_message_id": provider_message_id,
         }
-        with connection.cursor() as cursor:
+        with prepared_cursor() as cursor:
             if also is None:
                 cursor.execute(_MARK_SENT_SQL, params)
                 changed = cursor.rowcount

@@ -14,6 +14,7 @@ from django.utils import timezone
 from mail.models import EventType, Message, MessageEvent, MessageStatus, QueueItem, QueueItemStatus
 from mail.services import message_insert_statement, message_inserted, message_prepare
 from mailpass.errors import NoSmtpProvider, ValidationFailed
+from mailpass.rows import prepared_cursor
 from providers.models import SmtpProvider
 from providers.selectors import provider_get_default
 from suppressions.screening import messages_screen, recipient_suppressed
@@ -211,7 +212,7 @@ def queue_enqueue_one(
     insert, values = message_insert_statement(message, unless=unless)
     due = _due(message, now)
     values += [message.account_id, provider.pk, due, now, now, _first_event(message), now]
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(_ONE_ITEM_SQL.format(insert=insert), values)
         row = cursor.fetchone()
     if row is None:

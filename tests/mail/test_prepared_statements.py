@@ -1,5 +1,5 @@
-"""The reads on every request's path run as prepared statements on PostgreSQL, and Django's
-execute wrappers still see them (``mailpass.rows.prepared_cursor``)."""
+"""The statements on every send's and status lookup's path run prepared on PostgreSQL, and
+Django's execute wrappers still see them (``mailpass.rows.prepared_cursor``)."""
 
 import pytest
 from django.db import connection
@@ -47,3 +47,23 @@ def test_a_revoked_key_is_refused_by_the_prepared_read_at_once(alice):
     api_key_revoke(api_key=created.api_key)
     assert api_key_authenticate(plain_key=created.plain_key) is None
     assert api_key_authenticate(plain_key=created.plain_key + "x") is None
+
+
+def test_a_send_and_a_status_lookup_use_prepared_statements(alice_client, alice_provider):
+    if connection.vendor != "postgresql":
+        pytest.skip("prepared statements are PostgreSQL's")
+    body = {"to": "user@example.com", "subject": "Hi", "text": "Hello"}
+    for n in range(2):
+        answer = alice_client.post(
+            "/api/v1/mail/send", body, format="json", HTTP_IDEMPOTENCY_KEY=f"key-{n}"
+        )
+        assert answer.status_code == 200, answer.content
+        message_id = answer.json()["data"]["message_id"]
+        assert alice_client.get(f"/api/v1/mail/status/{message_id}").status_code == 200
+    for statement in (
+        "INSERT INTO mail_idempotencyrecord",
+        'INSERT INTO "mail_message"',
+        "WITH sent AS",
+        "FROM mail_messageevent",
+    ):
+        assert _prepared_statements(statement) >= 1, statement
