@@ -102,6 +102,11 @@ def prepared_cursor() -> Any:
         # The query log (DEBUG, tests capturing queries) shows the SQL with its values, which
         # Django reads from a client-binding cursor only: there, the statement is not prepared.
         return connection.cursor()
+    # As ``connection.cursor()`` does: the health check of a kept connection (once per request,
+    # CONN_HEALTH_CHECKS) comes first, so one PostgreSQL closed is replaced, not used.
+    connection.close_if_health_check_failed()
     connection.ensure_connection()
     connection.validate_thread_sharing()
-    return connection.make_cursor(_PreparingCursor(connection.connection))
+    with connection.wrap_database_errors:
+        raw = _PreparingCursor(connection.connection)
+    return connection.make_cursor(raw)
