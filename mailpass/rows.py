@@ -91,12 +91,13 @@ class _PreparingCursor(psycopg.Cursor):
 def prepared_cursor() -> Any:
     """A cursor whose statements PostgreSQL plans once per connection and then only runs.
 
-    For the hand-written reads on every request's path: planning the authentication's
-    four-table join took 0.27 ms, running it 0.07 ms. Django's own cursors bind parameters on
-    the client and never prepare. It is Django's cursor wrapper around psycopg's
-    server-binding cursor, so errors and execute wrappers treat it as any other. Elsewhere
-    (SQLite), and while Django logs queries, it is Django's own cursor. Behind PgBouncer in transaction mode,
-    prepared statements need PgBouncer 1.21 or later (``max_prepared_statements``).
+    For the hand-written statements on every request's path: planning the authentication's
+    four-table join took 0.27 ms, running it 0.07 ms; and values are bound by the server
+    instead of quoted into the SQL. Django's own cursors bind on the client and never prepare.
+    It is Django's cursor wrapper around psycopg's server-binding cursor, so errors and
+    execute wrappers treat it as any other. Elsewhere (SQLite), and while Django logs
+    queries, it is Django's own cursor. Behind PgBouncer in transaction mode, prepared
+    statements need PgBouncer 1.21 or later (``max_prepared_statements``).
     """
     if connection.vendor != "postgresql" or connection.queries_logged:
         # The query log (DEBUG, tests capturing queries) shows the SQL with its values, which

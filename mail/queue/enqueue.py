@@ -142,9 +142,7 @@ def queue_enqueue(
         return []
     now = timezone.now()
     for message in messages:
-        scheduled = message.send_at is not None and message.send_at > now
-        message.status = MessageStatus.SCHEDULED if scheduled else MessageStatus.QUEUED
-        message.provider = provider
+        _queue_stamp(message, provider=provider, now=now)
     with transaction.atomic():
         Message.objects.bulk_create(messages)
         if connection.vendor == "postgresql":
@@ -175,17 +173,21 @@ def queue_enqueue(
     return items
 
 
+# The columns a queue item and a first event are written with, by both statements below.
+_ITEM_INSERT = """INSERT INTO mail_queueitem (message_id, account_id, provider_id, status,
+    attempts, next_attempt_at, locked_by, last_error, created_at, updated_at)"""
+_EVENT_INSERT = """INSERT INTO mail_messageevent (message_id, event_type, ip_address,
+    user_agent, url, detail, created_at)"""
+
 # A message, its queue item and its first event in one statement (PostgreSQL): the row comes
 # from ``mail.services.message_insert_statement`` (the ``inserted`` relation).
-_ONE_ITEM_SQL = """
-WITH inserted AS ({insert}), item AS (
-    INSERT INTO mail_queueitem (message_id, account_id, provider_id, status, attempts,
-                                next_attempt_at, locked_by, last_error, created_at, updated_at)
+_ONE_ITEM_SQL = f"""
+WITH inserted AS ({{insert}}), item AS (
+    {_ITEM_INSERT}
     SELECT id, %s, %s, 'queued', 0, %s, '', '', %s, %s FROM inserted
     RETURNING id, message_id
 ), event AS (
-    INSERT INTO mail_messageevent (message_id, event_type, ip_address, user_agent, url, detail,
-                                   created_at)
+    {_EVENT_INSERT}
     SELECT message_id, %s, NULL, '', '', '', %s FROM item
 )
 SELECT message_id, id FROM item
@@ -206,48 +208,42 @@ def queue_enqueue_one(
     same statement (the suppression list, ``suppressed_any_sql``); then it returns None.
     """
     now = timezone.now()
-    scheduled = message.send_at is not None and message.send_at > now
-    message.status = MessageStatus.SCHEDULED if scheduled else MessageStatus.QUEUED
-    message.provider = provider
+    _queue_stamp(message, provider=provider, now=now)
     insert, values = message_insert_statement(message, unless=unless)
-    due = _due(message, now)
-    values += [message.account_id, provider.pk, due, now, now, _first_event(message), now]
+    values += [
+        message.account_id,
+        provider.pk,
+        _due(message, now),
+        now,
+        now,
+        _first_event(message),
+        now,
+    ]
     with prepared_cursor() as cursor:
         cursor.execute(_ONE_ITEM_SQL.format(insert=insert), values)
         row = cursor.fetchone()
     if row is None:
         return None
     message_inserted(message, pk=row[0])
-    if kick and not scheduled:
+    if kick and message.status == MessageStatus.QUEUED:
         transaction.on_commit(lambda: queue_drain_kick(limit=1))
-    return QueueItem(
-        pk=row[1],
-        message=message,
-        account_id=message.account_id,
-        provider=provider,
-        status=QueueItemStatus.QUEUED,
-        next_attempt_at=due,
-        created_at=now,
-        updated_at=now,
-    )
+    return _stored_item(message, provider=provider, pk=row[1], now=now)
 
 
 # Queue items and "queued" events of stored messages in one round trip on PostgreSQL: the
 # enqueue rate is dominated by building and quoting rows, and these two need only the ids.
-_ITEMS_INSERT_SQL = """
+_ITEMS_INSERT_SQL = f"""
 WITH new AS (
     SELECT * FROM unnest(%(messages)s::bigint[], %(accounts)s::integer[],
                          %(due)s::timestamptz[], %(events)s::text[])
         AS n(message, account, due, event)
 ), items AS (
-    INSERT INTO mail_queueitem (message_id, account_id, provider_id, status, attempts,
-                                next_attempt_at, locked_by, last_error, created_at, updated_at)
+    {_ITEM_INSERT}
     SELECT message, account, %(provider)s, 'queued', 0, due, '', '', %(now)s, %(now)s
     FROM new
     RETURNING id, message_id
 ), events AS (
-    INSERT INTO mail_messageevent (message_id, event_type, ip_address, user_agent, url, detail,
-                                   created_at)
+    {_EVENT_INSERT}
     SELECT message, event, NULL, '', '', '', %(now)s FROM new
 )
 SELECT id, message_id FROM items
@@ -270,19 +266,28 @@ def _items_insert(
             },
         )
         item_pks = dict((message_pk, pk) for pk, message_pk in cursor.fetchall())
-    return [
-        QueueItem(
-            pk=item_pks[m.pk],
-            message=m,
-            account_id=m.account_id,
-            provider=provider,
-            status=QueueItemStatus.QUEUED,
-            next_attempt_at=_due(m, now),
-            created_at=now,
-            updated_at=now,
-        )
-        for m in messages
-    ]
+    return [_stored_item(m, provider=provider, pk=item_pks[m.pk], now=now) for m in messages]
+
+
+def _queue_stamp(message: Message, *, provider: SmtpProvider, now: datetime) -> None:
+    """``scheduled`` for a future ``send_at``, else ``queued``; through ``provider``."""
+    scheduled = message.send_at is not None and message.send_at > now
+    message.status = MessageStatus.SCHEDULED if scheduled else MessageStatus.QUEUED
+    message.provider = provider
+
+
+def _stored_item(message: Message, *, provider: SmtpProvider, pk: int, now: datetime) -> QueueItem:
+    """The queue item a hand-written INSERT stored as ``pk`` for ``message``, as in its row."""
+    return QueueItem(
+        pk=pk,
+        message=message,
+        account_id=message.account_id,
+        provider=provider,
+        status=QueueItemStatus.QUEUED,
+        next_attempt_at=_due(message, now),
+        created_at=now,
+        updated_at=now,
+    )
 
 
 def _due(message: Message, now: datetime) -> datetime:
