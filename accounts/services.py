@@ -9,6 +9,7 @@ from datetime import timedelta
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, Group
 from django.db import connection, transaction
+from django.db.models import Model
 from django.utils import timezone
 
 from accounts.models import (
@@ -60,26 +61,48 @@ def api_key_create(
 
 
 @dataclass(frozen=True)
+class AuthenticationJoin:
+    """One more row of the caller's account that a request wants read with its key.
+
+    ``model``'s row is LEFT JOINed as ``j`` on ``condition`` (SQL that may name the key's
+    ``k.account_id`` and take ``params``); it must match at most one row. An app above
+    accounts asks for it (``mail``: the Idempotency-Key's record), so the request learns it
+    in the authentication read instead of a round trip of its own.
+    """
+
+    model: type[Model]
+    condition: str
+    params: tuple = ()
+
+
+@dataclass(frozen=True)
 class _AuthenticationQuery:
     sql: str
-    readers: tuple[RowReader, RowReader, RowReader, RowReader]
-    widths: tuple[int, int, int, int]
+    readers: tuple[RowReader, ...]
+    widths: tuple[int, ...]
 
 
 @functools.cache
-def _authentication_query(vendor: str) -> _AuthenticationQuery:
-    """The key, its account, the account's settings and its active default provider: one
-    statement, written once (``vendor`` keys the cache: the converters are the backend's)."""
+def _authentication_query(
+    vendor: str, joined: type[Model] | None = None, condition: str = ""
+) -> _AuthenticationQuery:
+    """The key, its account, the account's settings, its active default provider and the
+    joined row if any: one statement, written once per join (``vendor`` keys the cache: the
+    converters are the backend's)."""
     from providers.models import SmtpProvider  # providers builds on accounts, not the reverse
 
     user_model = get_user_model()
-    columns = (
+    columns = [
         ModelColumns(ApiKey, "k"),
         ModelColumns(user_model, "u"),
         ModelColumns(AccountSettings, "s"),
         ModelColumns(SmtpProvider, "p"),
-    )
+    ]
     quote = connection.ops.quote_name
+    join_sql = ""
+    if joined is not None:
+        columns.append(ModelColumns(joined, "j"))
+        join_sql = f"LEFT JOIN {quote(joined._meta.db_table)} j ON {condition} "
     sql = (
         f"SELECT {', '.join(c.select_sql() for c in columns)} "
         f"FROM {quote(ApiKey._meta.db_table)} k "
@@ -88,6 +111,7 @@ def _authentication_query(vendor: str) -> _AuthenticationQuery:
         f"LEFT JOIN {quote(AccountSettings._meta.db_table)} s ON s.account_id = k.account_id "
         f"LEFT JOIN {quote(SmtpProvider._meta.db_table)} p ON p.account_id = k.account_id "
         "AND p.is_default = %s AND p.is_active = %s "
+        f"{join_sql}"
         "WHERE k.key_hash = %s AND k.revoked_at IS NULL"
     )
     return _AuthenticationQuery(
@@ -97,7 +121,9 @@ def _authentication_query(vendor: str) -> _AuthenticationQuery:
     )
 
 
-def api_key_authenticate(*, plain_key: str) -> ApiKey | None:
+def api_key_authenticate(
+    *, plain_key: str, join: AuthenticationJoin | None = None
+) -> ApiKey | None:
     """The active key for this plain text, or None. Marks it used (at most once a minute).
 
     One round trip reads everything a request needs to know about its caller: the key, its
@@ -105,12 +131,18 @@ def api_key_authenticate(*, plain_key: str) -> ApiKey | None:
     default provider (``api_key.default_provider``, None without one; the same rule as
     ``providers.selectors.provider_get_default``). Nothing is cached across requests, so a
     revoked key, a deactivated account or a new default provider count from the next request.
+    With ``join``, its row (None when there is none) is ``api_key.joined``.
     """
     if not plain_key.startswith((KEY_PREFIX_LIVE, KEY_PREFIX_TEST)):
         return None
-    query = _authentication_query(connection.vendor)
+    if join is None:
+        query = _authentication_query(connection.vendor)
+        params = [True, True, api_key_hash(plain_key)]
+    else:
+        query = _authentication_query(connection.vendor, join.model, join.condition)
+        params = [True, True, *join.params, api_key_hash(plain_key)]
     with prepared_cursor() as cursor:
-        cursor.execute(query.sql, [True, True, api_key_hash(plain_key)])
+        cursor.execute(query.sql, params)
         row = cursor.fetchone()
     if row is None:
         return None
@@ -118,7 +150,7 @@ def api_key_authenticate(*, plain_key: str) -> ApiKey | None:
     for width in query.widths:
         parts.append(row[start : start + width])
         start += width
-    key_reader, user_reader, settings_reader, provider_reader = query.readers
+    key_reader, user_reader, settings_reader, provider_reader = query.readers[:4]
     api_key = key_reader.instance(parts[0])
     account = user_reader.instance(parts[1])
     if not account.is_active:
@@ -131,6 +163,8 @@ def api_key_authenticate(*, plain_key: str) -> ApiKey | None:
     if provider is not None:
         provider.__class__.account.field.set_cached_value(provider, account)
     api_key.default_provider = provider
+    if join is not None:
+        api_key.joined = query.readers[4].instance(parts[4]) if parts[4][0] is not None else None
     now = timezone.now()
     if api_key.last_used_at is None or now - api_key.last_used_at > LAST_USED_RESOLUTION:
         ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)

@@ -144,7 +144,7 @@ def message_insert(
     the same statement (PostgreSQL only); returns whether the row was written.
     ``also``: a write (SQL and positional parameters) that reads the new row's id from the
     ``inserted`` relation, done in the same statement only if the row was written (PostgreSQL
-    only; the Idempotency-Key's binding, ``IdempotencyBinding.bind_statement``).
+    only; the Idempotency-Key's binding, ``IdempotencyBinding.stored_statement``).
     """
     if connection.vendor != "postgresql":
         if unless is not None or also is not None:
@@ -322,7 +322,7 @@ def message_send(
     on_stored: Callable[[Message], None] | None = None,
     default_provider: SmtpProvider | None | NotRead = NOT_READ,
     sent_answer: Callable[[Message], tuple[str, dict[str, Any]]] | None = None,
-    stored_statement: tuple[str, list] | None = None,
+    stored_statement: Callable[[], tuple[str, list]] | None = None,
 ) -> SendResult:
     """Send one validated message now through the account's default provider (API.md s.3).
 
@@ -338,9 +338,10 @@ def message_send(
     in its own query), else it is read here. ``sent_answer(message)``, given the message as
     it reads once ``sent``, returns a write (the Idempotency-Key's answer) that goes with the
     ``sent`` update in one statement (PostgreSQL); ``SendResult.answer_stored`` says if it did.
-    ``stored_statement``: what ``on_stored`` does, as a write for the live message's INSERT to
-    carry (``message_insert(also=...)``) on PostgreSQL, in place of calling ``on_stored``:
-    without send limits the keyed send then needs no transaction of its own.
+    ``stored_statement()``: what ``on_stored`` does, as a write for the live message's INSERT
+    to carry (``message_insert(also=...)``) on PostgreSQL, in place of calling ``on_stored``:
+    without send limits the keyed send then needs no transaction of its own. It is called
+    only for a statement that runs (a deferred Idempotency-Key claim goes out with it).
     """
     data = message_data_render(account=account, data=data)  # a template: rendered first
     provider = (
@@ -384,17 +385,17 @@ def message_send(
     # row is written (and the key bound) first and the provider locked last, so concurrent
     # sends through one provider queue on its lock for a COUNT and the COMMIT only; a full
     # window rolls the row back.
-    also = stored_statement if connection.vendor == "postgresql" else None
-    stored_apart = on_stored if also is None else None
+    carried = stored_statement is not None and connection.vendor == "postgresql"
+    stored_apart = None if carried else on_stored
     with transaction.atomic() if has_limits or stored_apart else nullcontext():
         message.limit_counted_at = timezone.now()
         unless = None
         if screen_in_insert:
             recipients = [message.to_email, *message.cc, *message.bcc]
             unless = suppressed_any_sql(account_id=account.pk, emails=recipients)
-        if not message_insert(message, unless=unless, also=also):
+        if not message_insert(message, unless=unless, also=stored_statement() if carried else None):
             _message_screen(account=account, message=message)  # a 422, or cc/bcc dropped
-            message_insert(message, also=also)
+            message_insert(message, also=stored_statement() if carried else None)
         if stored_apart is not None:
             stored_apart(message)
         limit = send_limit_reserve(provider=provider, stamped=True) if has_limits else None

@@ -9,6 +9,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from mail.authentication import IdempotencyKeyAuthentication
 from mail.batch_serializers import BatchInputSerializer, BatchOutputSerializer
 from mail.idempotency import IdempotencyBinding, idempotency_key_read, idempotent_respond
 from mail.models import Message, MessageStatus
@@ -47,6 +48,8 @@ class MailViewSet(viewsets.ViewSet):
     # docstring), outside the envelope. Found by the schema fuzzing; 405 like any other
     # method the path does not take.
     http_method_names = ["get", "post", "head"]
+    # The API key, and the Idempotency-Key's record read with it (``known`` below).
+    authentication_classes = [IdempotencyKeyAuthentication]
 
     def send(self, request: Request) -> Response:
         key = idempotency_key_read(request.headers)
@@ -61,7 +64,7 @@ class MailViewSet(viewsets.ViewSet):
                 answers.append(success_body(send_output(message)))
                 return bind.answer_statement(200, answers[0])
 
-            keyed = bind.record_pk is not None
+            keyed = bind.keyed
             try:
                 result = message_send(
                     account=request.user,
@@ -73,7 +76,7 @@ class MailViewSet(viewsets.ViewSet):
                     default_provider=getattr(request.auth, "default_provider", NOT_READ),
                     sent_answer=sent_answer if keyed else None,
                     # The binding written by the INSERT itself (PostgreSQL).
-                    stored_statement=bind.bind_statement() if keyed else None,
+                    stored_statement=bind.stored_statement if keyed else None,
                 )
             except SendFailed as exc:
                 # Stored with the key like a success: the message exists, as "failed".
@@ -92,6 +95,7 @@ class MailViewSet(viewsets.ViewSet):
             payload=request.data,
             respond=respond,
             replay_message=_send_answer_from_message,
+            known=getattr(request.auth, "joined", NOT_READ),
         )
         return Response(body, status=status, headers=headers)
 
@@ -135,6 +139,7 @@ class MailViewSet(viewsets.ViewSet):
             scope=request.path.rstrip("/"),
             payload=request.data,
             respond=respond,
+            known=getattr(request.auth, "joined", NOT_READ),
         )
         return Response(body, status=status)
 

@@ -245,18 +245,68 @@ def test_a_send_limit_answer_keeps_no_bound_message(alice_client, alice_provider
 
 
 @pytest.mark.django_db
-def test_the_key_is_bound_by_the_insert_that_stores_the_message(
+def test_a_new_key_is_claimed_by_the_insert_that_stores_the_message(
     alice_client, alice_provider, smtp_server
 ):
-    """On PostgreSQL a keyed send without limits writes its row and binds the key in one
-    statement: no UPDATE of the record of its own, and the binding is there."""
+    """On PostgreSQL a keyed send without limits reads the key's record with the API key,
+    then claims the key in the statement that writes its row: no statement of its own for
+    the claim or the binding, and the record names the message and holds the answer."""
     from django.test.utils import CaptureQueriesContext
 
     with CaptureQueriesContext(connection) as queries:
-        assert send(alice_client).status_code == 200
+        response = send(alice_client)
+    assert response.status_code == 200
 
     record = IdempotencyRecord.objects.get()
     assert record.message_id == Message.objects.get().pk
+    assert (record.response_status, record.response_body) == (200, response.json())
     if connection.vendor == "postgresql":
-        binds = [q["sql"] for q in queries if "SET message_id" in q["sql"]]
-        assert len(binds) == 1 and binds[0].startswith("WITH inserted AS (INSERT INTO")
+        touching = [q["sql"] for q in queries if "mail_idempotencyrecord" in q["sql"]]
+        assert len(touching) == 3, touching
+        assert "LEFT JOIN" in touching[0] and touching[0].startswith("SELECT")
+        assert touching[1].startswith("WITH inserted AS (INSERT INTO")
+        assert "INSERT INTO mail_idempotencyrecord" in touching[1]
+        assert "SET response_status" in touching[2]
+
+
+@pytest.mark.django_db(transaction=True)  # the losing INSERT fails as in autocommit
+@pytest.mark.parametrize("path", ["send", "send with limits", "batch"])
+def test_a_key_claimed_by_another_request_after_the_authentication_read_stores_nothing(
+    alice_client, alice_provider, smtp_server, monkeypatch, path
+):
+    """The race the deferred claim must survive: the record is absent when the key is read
+    with the API key, and a request with the same key claims it before this one's first
+    write. That write then stores nothing, and this request answers as any later duplicate:
+    409 while the other runs."""
+    import mail.idempotency
+
+    if path == "send with limits":
+        alice_provider.hourly_limit = 100
+        alice_provider.save()
+    real_respond_bound = mail.idempotency._respond_bound
+
+    def claimed_meanwhile(binding, respond):
+        if binding.deferred is not None:
+            mail.idempotency._claim(
+                account_id=binding.deferred.account_id,
+                key=binding.deferred.key,
+                request_hash=binding.deferred.request_hash,
+            )
+        return real_respond_bound(binding, respond)
+
+    monkeypatch.setattr(mail.idempotency, "_respond_bound", claimed_meanwhile)
+    if path == "batch":
+        response = alice_client.post(
+            "/api/v1/mail/send-batch",
+            {"messages": [BODY]},
+            format="json",
+            HTTP_IDEMPOTENCY_KEY="order-12345",
+        )
+    else:
+        response = send(alice_client)
+
+    assert response.status_code == 409
+    assert response.json()["error"]["details"]["in_progress"] is True
+    assert Message.objects.count() == 0
+    assert len(smtp_server.messages) == 0
+    assert IdempotencyRecord.objects.count() == 1
