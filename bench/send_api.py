@@ -54,6 +54,7 @@ from bench.harness import (  # noqa: E402  (run as a script from the repository 
     VARIANTS,
     Sink,
     database_recreate,
+    database_settle,
     free_port,
     gunicorn_start,
     process_group_stop,
@@ -268,6 +269,7 @@ def main() -> int:
     env = service_env(args.database, data_dir, args.cache)
     plain_key = service_prepare(env, sink_port)
     keys = service_prepare_variants(env, sink_port)
+    database_settle(args.database)
     server = gunicorn_start(env, api_port, args.workers, args.threads)
     print(
         f"sink 127.0.0.1:{sink_port}; gunicorn 127.0.0.1:{api_port} "
