@@ -33,9 +33,11 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         return (api_key.account, api_key)
 
     def authentication_join(self, request) -> AuthenticationJoin | None:
-        """A row of the caller's account to read with the key (``api_key.joined``); a view
-        whose every request needs one says which in a subclass."""
-        return None
+        """A row of the caller's account to read with the key (``api_key.joined``): the view's
+        ``authentication_join(request)`` says which, for a view whose requests need one."""
+        view = request.parser_context.get("view") if request.parser_context else None
+        join = getattr(view, "authentication_join", None)
+        return join(request) if join is not None else None
 
     def authenticate_header(self, request) -> str:
         return f'{self.keyword} realm="api"'

@@ -22,7 +22,7 @@ commit together, and a retry after that commit replays the answer and queues not
 when the first request died before answering.
 
 The mail endpoints read the key's record in the API key's authentication read
-(``IdempotencyKeyAuthentication``). When there is none, the claim is *deferred*: made by the
+(``MailViewSet.authentication_join``). When there is none, the claim is *deferred*: made by the
 request's first write and with it (the single send's INSERT carries it), so a new key costs
 no statement of its own. Until that write the request has claimed nothing, as a request
 that fails validation claims nothing; if another request with the key claims it in between,
@@ -351,8 +351,8 @@ def idempotent_respond(
     ``scope`` names the endpoint (its path), so one key cannot replay another endpoint's
     answer. Raises ``IdempotencyConflict`` for another body, or while the first runs.
     A record bound to a message without a stored answer is answered by ``replay_message``.
-    ``known``: the key's record as the caller read it (the authentication read does,
-    ``IdempotencyKeyAuthentication``), None when it read none: the claim is then deferred to
+    ``known``: the key's record as the caller read it (the authentication read does, at
+    the view's ``authentication_join``), None when it read none: the claim is then deferred to
     the request's first write, one round trip and one commit less.
     """
     if key is None:

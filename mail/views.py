@@ -4,14 +4,18 @@ What the OpenAPI schema says about these actions (examples, error answers, heade
 ``mail/schema.py``; this module is only what the endpoints do.
 """
 
-from rest_framework import viewsets
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from mail.authentication import IdempotencyKeyAuthentication
+from accounts.services import AuthenticationJoin
 from mail.batch_serializers import BatchInputSerializer, BatchOutputSerializer
-from mail.idempotency import IdempotencyBinding, idempotency_key_read, idempotent_respond
+from mail.idempotency import (
+    IdempotencyBinding,
+    idempotency_join,
+    idempotency_key_read,
+    idempotent_respond,
+)
 from mail.models import Message, MessageStatus
 from mail.queue import BatchItem, batch_enqueue
 from mail.selectors import message_status_get
@@ -20,6 +24,7 @@ from mail.services import message_cancel, message_send
 from mail.status_serializers import status_output
 from mailpass.api import error_body, success_body, validation_error_body
 from mailpass.errors import SendFailed
+from mailpass.viewsets import ApiViewSet
 from providers.selectors import NOT_READ
 from templating.services import batch_items_render
 
@@ -41,15 +46,17 @@ def _batch_answer(done: list[BatchItem]) -> dict:
     return success_body(BatchOutputSerializer(data).data)
 
 
-class MailViewSet(viewsets.ViewSet):
+class MailViewSet(ApiViewSet):
     """POST /send, POST /send-batch, GET /status/{message_id}."""
 
     # No OPTIONS: DRF would answer it with its own metadata document (the view's name and
     # docstring), outside the envelope. Found by the schema fuzzing; 405 like any other
     # method the path does not take.
     http_method_names = ["get", "post", "head"]
-    # The API key, and the Idempotency-Key's record read with it (``known`` below).
-    authentication_classes = [IdempotencyKeyAuthentication]
+
+    def authentication_join(self, request: Request) -> AuthenticationJoin | None:
+        """The Idempotency-Key's record, read with the API key (``known`` below)."""
+        return idempotency_join(request.headers)
 
     def send(self, request: Request) -> Response:
         key = idempotency_key_read(request.headers)
