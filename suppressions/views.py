@@ -7,13 +7,13 @@ from drf_spectacular.utils import (
     OpenApiResponse,
     extend_schema,
 )
-from rest_framework import viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.permissions import HasSuppressionsPermission
 from mail.serializers import ErrorResponseSerializer
 from mailpass.api import error_body, success_body
+from mailpass.viewsets import ApiViewSet
 from suppressions.selectors import suppression_get, suppression_list
 from suppressions.serializers import (
     SuppressionInputSerializer,
@@ -72,7 +72,7 @@ ENTRY_EXAMPLE = {
 }
 
 
-class SuppressionViewSet(viewsets.ViewSet):
+class SuppressionViewSet(ApiViewSet):
     """GET/POST /suppressions, GET/DELETE /suppressions/{email}."""
 
     permission_classes = [HasSuppressionsPermission]

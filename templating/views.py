@@ -1,7 +1,6 @@
 """The templates API (API.md section 13): one ViewSet, one service call per action."""
 
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -9,6 +8,7 @@ from accounts.permissions import HasTemplatesPermission
 from mail.serializers import ErrorResponseSerializer
 from mailpass.api import success_body
 from mailpass.errors import ValidationFailed
+from mailpass.viewsets import ApiViewSet
 from templating.selectors import CURSOR_MAX_LENGTH, template_get, templates_page
 from templating.serializers import (
     RenderedOutputSerializer,
@@ -63,7 +63,7 @@ EXAMPLE_TEMPLATE = {
 }
 
 
-class TemplateViewSet(viewsets.ViewSet):
+class TemplateViewSet(ApiViewSet):
     """GET/POST /templates, GET/PUT/DELETE /templates/{name}, POST /templates/{name}/render."""
 
     permission_classes = [HasTemplatesPermission]

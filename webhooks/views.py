@@ -2,7 +2,6 @@
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -10,6 +9,7 @@ from accounts.models import PERMISSION_WEBHOOKS
 from accounts.permissions import HasApiKeyPermission
 from mail.serializers import ErrorResponseSerializer
 from mailpass.api import success_body
+from mailpass.viewsets import ApiViewSet
 from webhooks.delivery import endpoint_test_send
 from webhooks.selectors import endpoint_get, endpoint_list
 from webhooks.serializers import (
@@ -64,7 +64,7 @@ def _secret_data(created) -> dict:
     return data
 
 
-class WebhookViewSet(viewsets.ViewSet):
+class WebhookViewSet(ApiViewSet):
     permission_classes = [HasWebhooksPermission]
     http_method_names = ["get", "post", "patch", "delete", "head"]
 
