@@ -268,3 +268,25 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"idempotency key {self.key!r}"
+
+
+class SendLimitBucket(models.Model):
+    """How many send-limit slots a limited provider's messages took in one minute.
+
+    Kept on PostgreSQL by triggers on ``mail_message`` (migration ``0006``) for providers with
+    an hourly or daily limit, so that counting a window adds at most 1,440 of these instead of
+    walking every message sent in the last 24 hours under the provider's lock
+    (``mail.limits``). Never written by Python.
+    """
+
+    provider = models.ForeignKey("providers.SmtpProvider", on_delete=models.CASCADE)
+    minute = models.DateTimeField()
+    taken = models.IntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "minute"], name="mail_limit_bucket_minute")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.taken} slots of provider {self.provider_id} at {self.minute:%H:%M}"

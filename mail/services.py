@@ -382,9 +382,10 @@ def message_send(
     # Every live message takes a slot, limited or not, so a limit set later counts what was
     # already sent in its window. Without limits there is nothing to lock: the INSERT alone
     # is atomic, and skipping BEGIN/COMMIT saves two round trips per request. With limits the
-    # row is written (and the key bound) first and the provider locked last, so concurrent
-    # sends through one provider queue on its lock for a COUNT and the COMMIT only; a full
-    # window rolls the row back.
+    # row is written (and the key bound) first and the provider locked last (on PostgreSQL by
+    # the INSERT's own trigger, when it adds the slot to the provider's minute bucket), so
+    # concurrent sends through one provider queue on its lock for a COUNT and the COMMIT
+    # only; a full window rolls the row back.
     carried = stored_statement is not None and connection.vendor == "postgresql"
     stored_apart = None if carried else on_stored
     with transaction.atomic() if has_limits or stored_apart else nullcontext():

@@ -1,0 +1,153 @@
+"""The per-minute send-limit buckets (``SendLimitBucket``) kept by triggers on PostgreSQL.
+
+Whatever writes a message's slot (an INSERT, the drain's stamp, a failure or cancel giving it
+back, a deletion, a limit set or removed later), the buckets must say what the messages say:
+``mail.limits`` counts windows from them.
+"""
+
+import threading
+from datetime import timedelta
+
+import psycopg
+import pytest
+from django.db import connection
+from django.db.models import Sum
+from django.utils import timezone
+
+from mail.limits import WINDOWS, _windows_count, send_limit_buckets_purge
+from mail.models import Message, SendLimitBucket
+from tests.factories import MessageFactory
+
+
+def postgresql_only():
+    if connection.vendor != "postgresql":
+        pytest.skip("the buckets are kept by PostgreSQL triggers; elsewhere messages are counted")
+
+
+def bucket_total(provider) -> int:
+    return SendLimitBucket.objects.filter(provider=provider).aggregate(t=Sum("taken"))["t"] or 0
+
+
+def stamped_total(provider) -> int:
+    return Message.objects.filter(provider=provider, limit_counted_at__isnull=False).count()
+
+
+def stamp(provider, *, ago: timedelta) -> Message:
+    return MessageFactory(
+        account=provider.account, provider=provider, limit_counted_at=timezone.now() - ago
+    )
+
+
+@pytest.mark.django_db
+def test_every_way_a_slot_is_taken_or_given_back_moves_the_buckets(alice_provider):
+    postgresql_only()
+    alice_provider.hourly_limit = 100
+    alice_provider.save()
+    taken = [stamp(alice_provider, ago=timedelta(minutes=minutes)) for minutes in (1, 1, 5, 90)]
+    assert bucket_total(alice_provider) == stamped_total(alice_provider) == 4
+    assert SendLimitBucket.objects.filter(provider=alice_provider).count() == 3
+
+    # given back (a failure, a cancel), moved in time, deleted, taken later (the drain)
+    Message.objects.filter(pk=taken[0].pk).update(limit_counted_at=None)
+    Message.objects.filter(pk=taken[1].pk).update(limit_counted_at=timezone.now())
+    taken[2].delete()
+    unstamped = MessageFactory(account=alice_provider.account, provider=alice_provider)
+    Message.objects.filter(pk=unstamped.pk).update(limit_counted_at=timezone.now())
+    assert bucket_total(alice_provider) == stamped_total(alice_provider) == 3
+
+    # a test message or one of an unlimited provider takes no bucket
+    MessageFactory(account=alice_provider.account, provider=None, limit_counted_at=timezone.now())
+    assert bucket_total(alice_provider) == 3
+    assert SendLimitBucket.objects.exclude(provider=alice_provider).count() == 0
+
+
+@pytest.mark.django_db
+def test_a_limit_set_later_counts_what_was_sent_before_and_removing_it_drops_the_buckets(
+    alice_provider,
+):
+    postgresql_only()
+    for minutes in (2, 30, 600, 1600):  # the last one is older than the rebuild looks
+        stamp(alice_provider, ago=timedelta(minutes=minutes))
+    assert SendLimitBucket.objects.count() == 0  # unlimited: nothing kept
+
+    alice_provider.daily_limit = 10
+    alice_provider.save()
+    assert bucket_total(alice_provider) == 3
+    now, [(daily, _)] = _windows_count(provider_id=alice_provider.pk, lengths=[timedelta(days=1)])
+    assert daily == 3
+
+    alice_provider.hourly_limit = 5  # limited before and after: the buckets stay
+    alice_provider.save()
+    assert bucket_total(alice_provider) == 3
+
+    alice_provider.hourly_limit = alice_provider.daily_limit = None
+    alice_provider.save()
+    assert SendLimitBucket.objects.count() == 0
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("shift", [timedelta(0), timedelta(seconds=30), timedelta(seconds=59.9)])
+def test_the_windows_count_from_buckets_equals_the_count_of_messages(alice_provider, shift):
+    """The minute a window starts in is split by the window's start: its slots are counted
+    from the messages, the whole minutes after it from the buckets."""
+    postgresql_only()
+    alice_provider.hourly_limit = alice_provider.daily_limit = 100_000
+    alice_provider.save()
+    offsets = [timedelta(minutes=m) + shift for m in (0, 1, 59, 60, 61, 119, 1439, 1440, 1441)]
+    offsets += [timedelta(hours=1) - timedelta(microseconds=5), timedelta(hours=24, seconds=1)]
+    for offset in offsets:
+        stamp(alice_provider, ago=offset)
+    lengths = [length for _, _, length in WINDOWS]
+    now, counts = _windows_count(provider_id=alice_provider.pk, lengths=lengths)
+    for length, (used, oldest) in zip(lengths, counts, strict=True):
+        window = Message.objects.filter(provider=alice_provider, limit_counted_at__gt=now - length)
+        assert used == window.count()
+        assert oldest == min(window.values_list("limit_counted_at", flat=True))
+
+
+@pytest.mark.django_db
+def test_old_buckets_are_purged(alice_provider):
+    postgresql_only()
+    alice_provider.daily_limit = 10
+    alice_provider.save()
+    stamp(alice_provider, ago=timedelta(minutes=5))
+    SendLimitBucket.objects.create(
+        provider=alice_provider, minute=timezone.now() - timedelta(hours=30), taken=3
+    )
+    assert send_limit_buckets_purge() == 1
+    assert bucket_total(alice_provider) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_limit_set_while_a_send_is_in_flight_waits_for_it_and_counts_it(alice_provider):
+    """The delicate moment: a sender read the provider as unlimited (so it keeps no bucket)
+    and has not committed when the limit is set. The rebuild must wait for it and count it."""
+    postgresql_only()
+    url = connection.settings_dict
+    dsn = (
+        f"host={url['HOST']} port={url['PORT'] or 5432} user={url['USER']} dbname={url['NAME']}"
+        + (f" password={url['PASSWORD']}" if url["PASSWORD"] else "")
+    )
+    sender = psycopg.connect(dsn)  # a transaction of its own, kept open
+    message = MessageFactory(account=alice_provider.account, provider=alice_provider)
+    sender.execute(
+        "UPDATE mail_message SET limit_counted_at = now() WHERE id = %s", [message.pk]
+    )  # the trigger read "unlimited" under FOR KEY SHARE; not committed yet
+    limit_set = threading.Event()
+
+    def set_limit() -> None:
+        with psycopg.connect(dsn, autocommit=True) as admin:
+            admin.execute(
+                "UPDATE providers_smtpprovider SET hourly_limit = 5 WHERE id = %s",
+                [alice_provider.pk],
+            )
+        limit_set.set()
+
+    thread = threading.Thread(target=set_limit)
+    thread.start()
+    assert not limit_set.wait(1.0), "the rebuild did not wait for the sender's commit"
+    sender.commit()
+    thread.join(10)
+    sender.close()
+    assert limit_set.is_set()
+    assert bucket_total(alice_provider) == stamped_total(alice_provider) == 1
