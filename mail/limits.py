@@ -8,14 +8,19 @@ never for an SMTP conversation. Providers without limits take no lock at all.
 On PostgreSQL a limited provider's slots are also summed per minute (``SendLimitBucket``, kept
 by triggers: migration mail 0006), and a window is counted from those buckets plus the one
 minute it starts in, so the count under the lock costs the same with ten messages in the last
-24 hours as with a hundred thousand.
+24 hours as with a hundred thousand. There the single send's check runs in its INSERT's trigger
+(the same count, ``mail_message_limit_take``): its lock is held for one statement and its
+commit, and a full window fails that statement (``send_limit_refused_as_429``).
 """
 
+import json
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Count, Min
 from django.utils import timezone
 
@@ -80,14 +85,13 @@ _WINDOW_SQL = """
 
 
 def _windows_count(
-    *, provider_id: int, lengths: list[timedelta], locked: bool = False
+    *, provider_id: int, lengths: list[timedelta]
 ) -> tuple[datetime, list[tuple[int, datetime | None]]]:
     """Lock the provider's row, then the time, then (slots taken, oldest slot) per window.
 
     Every send with a limit runs this. On PostgreSQL it is two hand-written statements, the
     lock and the count, and the count reads the provider's per-minute buckets: its cost does
-    not grow with the number of messages in the window. ``locked``: the caller's transaction
-    holds the lock already (the trigger that stamped its rows took it), one round trip less.
+    not grow with the number of messages in the window.
     """
     from mail.models import Message
 
@@ -104,8 +108,7 @@ def _windows_count(
     windows = ", ".join(_WINDOW_SQL.format(n=n) for n in range(len(lengths)))
     # Prepared (planning the count cost about as much as running it).
     with prepared_cursor() as cursor:
-        if not locked:
-            cursor.execute(_LOCK_SQL, [provider_id])
+        cursor.execute(_LOCK_SQL, [provider_id])
         # After the wait for the lock: the windows end now, and the count is a statement of
         # its own, so under READ COMMITTED it sees what the previous lock holder committed.
         now = timezone.now()
@@ -126,7 +129,7 @@ def send_limit_reserve(
     messages it sends in that same transaction, after this call or, with ``stamped=True``,
     before it (its ``count`` rows are written already and counted here as its own). Stamping
     first keeps the provider's lock for the count and the COMMIT only: the single send writes
-    its row, then locks (``message_send``). Raises ``SendLimitExceeded`` when a window is full
+    its row, then locks (``message_send`` off PostgreSQL). Raises ``SendLimitExceeded`` when a window is full
     (the caller's transaction must then roll back: nothing is taken), naming the window that
     frees last. Returns the tightest window after the reservation.
     """
@@ -143,10 +146,7 @@ def send_limit_reserve(
     windows = [(w, getattr(provider, f), length) for w, f, length in WINDOWS]
     windows = [(w, limit, length) for w, limit, length in windows if limit is not None]
     lengths = [length for _, _, length in windows]
-    # Stamped rows on PostgreSQL: their INSERT's trigger took the provider's lock
-    # (``mail_limit_bucket_move``, migration mail 0006).
-    locked = stamped and connection.vendor == "postgresql"
-    now, counts = _windows_count(provider_id=provider.pk, lengths=lengths, locked=locked)
+    now, counts = _windows_count(provider_id=provider.pk, lengths=lengths)
     tightest: LimitState | None = None
     exceeded: LimitState | None = None
     for (window, limit, length), (used, oldest) in zip(windows, counts, strict=True):
@@ -174,12 +174,53 @@ def send_limit_reserve(
         if tightest is None or state.remaining < tightest.remaining:
             tightest = state
     if exceeded is not None:
-        raise SendLimitExceeded(
-            f"The provider's {exceeded.window} send limit of {exceeded.limit} messages is reached.",
-            details=exceeded.details(),
-            headers={"Retry-After": str(exceeded.retry_after_seconds), **exceeded.headers()},
-        )
+        raise _refusal(exceeded)
     return tightest
+
+
+# The SQLSTATE of a full window, raised by the single send's INSERT trigger
+# (``mail_message_limit_take``, migration mail 0006; its window lengths are ``WINDOWS``).
+SEND_LIMIT_SQLSTATE = "MP429"
+
+
+def _limit_state(values: dict) -> LimitState:
+    return LimitState(
+        window=values["window"],
+        limit=values["limit"],
+        remaining=values["remaining"],
+        reset_at=datetime.fromisoformat(values["reset_at"]),
+    )
+
+
+def send_limit_from_insert(state: str | None) -> LimitState | None:
+    """The tightest window as the single send's INSERT trigger left it (None: no limits)."""
+    return _limit_state(json.loads(state)) if state else None
+
+
+def _refusal(state: LimitState) -> SendLimitExceeded:
+    return SendLimitExceeded(
+        f"The provider's {state.window} send limit of {state.limit} messages is reached.",
+        details=state.details(),
+        headers={"Retry-After": str(state.retry_after_seconds), **state.headers()},
+    )
+
+
+@contextmanager
+def send_limit_refused_as_429(*, limited: bool) -> Iterator[None]:
+    """Turn the INSERT trigger's refusal of a full window into ``SendLimitExceeded`` (the
+    statement failed as a whole: nothing was stored). Inside a transaction the statements of
+    a ``limited`` provider's send run in a savepoint, so that the refusal leaves the
+    transaction usable as it leaves a connection in autocommit (where a single send runs: no
+    savepoint there)."""
+    savepoint = limited and connection.in_atomic_block
+    try:
+        with transaction.atomic() if savepoint else nullcontext():
+            yield
+    except DatabaseError as exc:
+        cause = exc.__cause__
+        if getattr(cause, "sqlstate", None) != SEND_LIMIT_SQLSTATE:
+            raise
+        raise _refusal(_limit_state(json.loads(cause.diag.message_detail))) from exc
 
 
 def send_limit_buckets_purge() -> int:

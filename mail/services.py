@@ -11,7 +11,7 @@ from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ImproperlyConfigured
@@ -26,7 +26,12 @@ from mail.composer import email_build
 from mail.connection_reuse import delivery_send_reusing
 from mail.delivery import DeliveryError
 from mail.identifiers import message_id_generate
-from mail.limits import LimitState, send_limit_reserve
+from mail.limits import (
+    LimitState,
+    send_limit_from_insert,
+    send_limit_refused_as_429,
+    send_limit_reserve,
+)
 from mail.models import (
     EventType,
     Message,
@@ -128,12 +133,23 @@ def _message_insert_sql() -> tuple[str, tuple]:
     return sql, fields
 
 
+class Inserted(NamedTuple):
+    """What ``message_insert`` wrote: the row's id, and the provider's tightest send-limit
+    window as the INSERT's trigger left it (JSON text; None without limits, or off PostgreSQL)."""
+
+    pk: int
+    send_limit: str | None = None
+
+
+_SEND_LIMIT_SETTING = "current_setting('mailpass.send_limit', true)"
+
+
 def message_insert(
     message: Message,
     *,
     unless: tuple[str, list] | None = None,
     also: tuple[str, list] | None = None,
-) -> bool:
+) -> Inserted | None:
     """``message.save(force_insert=True)`` as one hand-written statement on PostgreSQL.
 
     The ORM compiles the INSERT of a 30-column row on every call; here it is written once, and
@@ -141,28 +157,35 @@ def message_insert(
     dates). No signal is sent (nothing listens for Message saves).
 
     ``unless``: SQL and parameters of a condition under which nothing is written, checked in
-    the same statement (PostgreSQL only); returns whether the row was written.
+    the same statement (PostgreSQL only); returns None when the row was not written.
     ``also``: a write (SQL and positional parameters) that reads the new row's id from the
     ``inserted`` relation, done in the same statement only if the row was written (PostgreSQL
     only; the Idempotency-Key's binding, ``IdempotencyBinding.stored_statement``).
+    A row inserted as ``sending`` with a send-limit stamp takes its slot in the INSERT's
+    trigger, which fails the statement when a window is full (``mail.limits``).
     """
     if connection.vendor != "postgresql":
         if unless is not None or also is not None:
             raise ValueError("message_insert(unless=..., also=...) is for PostgreSQL")
         message.save(force_insert=True)
-        return True
+        return Inserted(message.pk)
     sql, values = message_insert_statement(message, unless=unless)
-    if also is not None:
+    if also is None:
+        sql = f"{sql}, {_SEND_LIMIT_SETTING}"
+    else:
         also_sql, also_params = also
-        sql = f"WITH inserted AS ({sql}), also AS ({also_sql}) SELECT id FROM inserted"
+        sql = (
+            f"WITH inserted AS ({sql}), also AS ({also_sql}) "
+            f"SELECT id, {_SEND_LIMIT_SETTING} FROM inserted"
+        )
         values += also_params
     with prepared_cursor() as cursor:
         cursor.execute(sql, values)
         row = cursor.fetchone()
     if row is None:
-        return False
+        return None
     message_inserted(message, pk=row[0])
-    return True
+    return Inserted(row[0], row[1])
 
 
 def message_insert_statement(
@@ -386,20 +409,30 @@ def message_send(
     # the INSERT's own trigger, when it adds the slot to the provider's minute bucket), so
     # concurrent sends through one provider queue on its lock for a COUNT and the COMMIT
     # only; a full window rolls the row back.
-    carried = stored_statement is not None and connection.vendor == "postgresql"
+    postgresql = connection.vendor == "postgresql"
+    carried = stored_statement is not None and postgresql
     stored_apart = None if carried else on_stored
-    with transaction.atomic() if has_limits or stored_apart else nullcontext():
+    # On PostgreSQL the INSERT's trigger checks the limits too (send_limit_from_insert).
+    reserved_apart = has_limits and not postgresql
+    with transaction.atomic() if reserved_apart or stored_apart else nullcontext():
         message.limit_counted_at = timezone.now()
         unless = None
         if screen_in_insert:
             recipients = [message.to_email, *message.cc, *message.bcc]
             unless = suppressed_any_sql(account_id=account.pk, emails=recipients)
-        if not message_insert(message, unless=unless, also=stored_statement() if carried else None):
-            _message_screen(account=account, message=message)  # a 422, or cc/bcc dropped
-            message_insert(message, also=stored_statement() if carried else None)
+        with send_limit_refused_as_429(limited=has_limits):
+            inserted = message_insert(
+                message, unless=unless, also=stored_statement() if carried else None
+            )
+            if not inserted:
+                _message_screen(account=account, message=message)  # a 422, or cc/bcc dropped
+                inserted = message_insert(message, also=stored_statement() if carried else None)
         if stored_apart is not None:
             stored_apart(message)
-        limit = send_limit_reserve(provider=provider, stamped=True) if has_limits else None
+        if reserved_apart:
+            limit = send_limit_reserve(provider=provider, stamped=True)
+        else:
+            limit = send_limit_from_insert(inserted.send_limit) if has_limits else None
 
     contents = {a.sha256: a.content for a in data.get("attachments", [])}
     try:

@@ -1,4 +1,4 @@
-"""Send-limit buckets, kept by triggers (PostgreSQL).
+"""Send-limit buckets, kept by triggers, and the single send's limit check (PostgreSQL).
 
 A trigger, not Python at each call site: a message's slot is taken, moved or given back by
 single sends (raw SQL), the queue drain (reserve, and its sent statement), failures, cancels
@@ -7,12 +7,17 @@ trigger runs in the writer's transaction, so a rolled-back send never counts.
 
 Only providers with a limit have buckets: an unlimited provider's senders take no lock, and a
 shared counter row would make them queue on each other. That makes the moment a provider
-gains a limit the delicate one. The message trigger reads the provider's limits ``FOR KEY
+gains a limit the delicate one. The message triggers read the provider's limits ``FOR KEY
 SHARE`` (the lock a foreign-key check takes anyway), and the provider trigger that rebuilds
 the buckets when limits appear first locks the row ``FOR UPDATE``, which waits for every
 sender that read "unlimited" to commit; a sender that reads after it sees the limit. For a
-limited provider, the message trigger takes the reservers' mutex (``FOR NO KEY UPDATE``, as
-``mail.limits`` does) before its bucket, so that every path locks in the same order.
+limited provider, the message triggers take the reservers' mutex (``FOR NO KEY UPDATE``, as
+``mail.limits`` does) before the bucket, so that every path locks in the same order.
+
+The single send checks its windows in its INSERT's trigger (``mail_message_limit_take``):
+the provider's lock is then held from that check to the statement's commit, with no round
+trip to the client in between (with the check in Python it was held across three, and on
+two saturated cores every send through the provider queued behind a descheduled holder).
 """
 
 import django.db.models.deletion
@@ -40,9 +45,11 @@ BEGIN
 END;
 $$;
 
+-- A slot moved (the drain's stamp, a failure or cancel giving it back, another provider) or
+-- a stamped row deleted.
 CREATE OR REPLACE FUNCTION mail_message_limit_slot() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP <> 'INSERT' AND OLD.limit_counted_at IS NOT NULL THEN
+    IF OLD.limit_counted_at IS NOT NULL THEN
         PERFORM mail_limit_bucket_move(OLD.provider_id, OLD.limit_counted_at, -1);
     END IF;
     IF TG_OP <> 'DELETE' AND NEW.limit_counted_at IS NOT NULL THEN
@@ -52,10 +59,95 @@ BEGIN
 END;
 $$;
 
-DROP TRIGGER IF EXISTS mail_message_limit_slot_insert ON mail_message;
-CREATE TRIGGER mail_message_limit_slot_insert AFTER INSERT ON mail_message
+-- A stamped row inserted: its slot taken, before the row is written. A row inserted as
+-- "sending" is a single send taking its slot now (mail.services.message_send): the windows
+-- are checked here, under the provider's lock, and a full one fails the whole statement
+-- (SQLSTATE MP429, the window in DETAIL) so that nothing is stored. The windows end at the
+-- row's stamp; their lengths are mail.limits.WINDOWS. The tightest window is left in the
+-- transaction's setting mailpass.send_limit for the statement's RETURNING.
+CREATE OR REPLACE FUNCTION mail_message_limit_take() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    hourly integer;
+    daily integer;
+    window_name text;
+    window_limit integer;
+    window_length interval;
+    window_start timestamptz;
+    used bigint;
+    oldest timestamptz;
+    reset_at timestamptz;
+    remaining bigint;
+    tightest jsonb;
+    exceeded jsonb;
+BEGIN
+    IF NEW.provider_id IS NULL THEN
+        RETURN NEW;
+    END IF;
+    SELECT p.hourly_limit, p.daily_limit INTO hourly, daily
+    FROM providers_smtpprovider p WHERE p.id = NEW.provider_id FOR KEY SHARE;
+    IF hourly IS NULL AND daily IS NULL THEN
+        RETURN NEW;
+    END IF;
+    PERFORM 1 FROM providers_smtpprovider p WHERE p.id = NEW.provider_id FOR NO KEY UPDATE;
+    INSERT INTO mail_sendlimitbucket (provider_id, minute, taken)
+    VALUES (NEW.provider_id, date_trunc('minute', NEW.limit_counted_at), 1)
+    ON CONFLICT (provider_id, minute)
+    DO UPDATE SET taken = mail_sendlimitbucket.taken + 1;
+    IF NEW.status <> 'sending' THEN
+        RETURN NEW;
+    END IF;
+    FOR window_name, window_limit, window_length IN
+        VALUES ('hourly', hourly, interval '1 hour'), ('daily', daily, interval '24 hours')
+    LOOP
+        CONTINUE WHEN window_limit IS NULL;
+        window_start := NEW.limit_counted_at - window_length;
+        -- This row's own slot is in its bucket already (not yet in mail_message).
+        SELECT coalesce(sum(b.taken), 0) INTO used FROM mail_sendlimitbucket b
+        WHERE b.provider_id = NEW.provider_id
+          AND b.minute > date_trunc('minute', window_start);
+        used := used + (
+            SELECT count(*) FROM mail_message m
+            WHERE m.provider_id = NEW.provider_id AND m.limit_counted_at IS NOT NULL
+              AND m.limit_counted_at > window_start
+              AND m.limit_counted_at < date_trunc('minute', window_start) + interval '1 minute');
+        SELECT min(m.limit_counted_at) INTO oldest FROM mail_message m
+        WHERE m.provider_id = NEW.provider_id AND m.limit_counted_at IS NOT NULL
+          AND m.limit_counted_at > window_start;
+        IF used > window_limit THEN
+            -- Free once the (used - limit) oldest slots expire; never, with a limit of 0.
+            reset_at := NULL;
+            IF window_limit > 0 THEN
+                SELECT m.limit_counted_at INTO reset_at FROM mail_message m
+                WHERE m.provider_id = NEW.provider_id AND m.limit_counted_at IS NOT NULL
+                  AND m.limit_counted_at > window_start
+                ORDER BY m.limit_counted_at OFFSET used - window_limit - 1 LIMIT 1;
+            END IF;
+            reset_at := coalesce(reset_at, NEW.limit_counted_at) + window_length;
+            IF exceeded IS NULL OR reset_at > (exceeded->>'reset_at')::timestamptz THEN
+                exceeded := jsonb_build_object('window', window_name, 'limit', window_limit,
+                    'remaining', greatest(0, window_limit - (used - 1)), 'reset_at', reset_at);
+            END IF;
+        ELSE
+            remaining := window_limit - used;
+            IF tightest IS NULL OR remaining < (tightest->>'remaining')::bigint THEN
+                tightest := jsonb_build_object('window', window_name, 'limit', window_limit,
+                    'remaining', remaining,
+                    'reset_at', coalesce(oldest, NEW.limit_counted_at) + window_length);
+            END IF;
+        END IF;
+    END LOOP;
+    IF exceeded IS NOT NULL THEN
+        RAISE EXCEPTION 'send limit reached' USING ERRCODE = 'MP429', DETAIL = exceeded::text;
+    END IF;
+    PERFORM set_config('mailpass.send_limit', tightest::text, true);
+    RETURN NEW;
+END;
+$$;
+
+DROP TRIGGER IF EXISTS mail_message_limit_take ON mail_message;
+CREATE TRIGGER mail_message_limit_take BEFORE INSERT ON mail_message
     FOR EACH ROW WHEN (NEW.limit_counted_at IS NOT NULL)
-    EXECUTE FUNCTION mail_message_limit_slot();
+    EXECUTE FUNCTION mail_message_limit_take();
 DROP TRIGGER IF EXISTS mail_message_limit_slot_update ON mail_message;
 CREATE TRIGGER mail_message_limit_slot_update AFTER UPDATE OF limit_counted_at, provider_id
     ON mail_message FOR EACH ROW
@@ -104,7 +196,8 @@ GROUP BY 1, 2;
 POSTGRES_BACKWARD = """
 DROP TRIGGER IF EXISTS mail_provider_limit_buckets ON providers_smtpprovider;
 DROP FUNCTION IF EXISTS mail_provider_limit_buckets();
-DROP TRIGGER IF EXISTS mail_message_limit_slot_insert ON mail_message;
+DROP TRIGGER IF EXISTS mail_message_limit_take ON mail_message;
+DROP FUNCTION IF EXISTS mail_message_limit_take();
 DROP TRIGGER IF EXISTS mail_message_limit_slot_update ON mail_message;
 DROP TRIGGER IF EXISTS mail_message_limit_slot_delete ON mail_message;
 DROP FUNCTION IF EXISTS mail_message_limit_slot();

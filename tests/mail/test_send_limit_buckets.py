@@ -151,3 +151,39 @@ def test_a_limit_set_while_a_send_is_in_flight_waits_for_it_and_counts_it(alice_
     sender.close()
     assert limit_set.is_set()
     assert bucket_total(alice_provider) == stamped_total(alice_provider) == 1
+
+
+BODY = {"to": "user@example.com", "subject": "Hello", "html": "<p>Hello World</p>"}
+
+
+@pytest.mark.django_db(transaction=True)  # autocommit, as a request runs
+def test_a_limited_send_is_checked_by_its_insert_in_one_statement(
+    alice_client, alice_provider, smtp_server
+):
+    """No transaction, lock or count of its own: the INSERT's trigger takes the slot, checks
+    the windows and leaves the tightest for the answer's headers; a full window fails the
+    INSERT, and nothing is stored."""
+    from django.test.utils import CaptureQueriesContext
+
+    postgresql_only()
+    alice_provider.hourly_limit = 3
+    alice_provider.daily_limit = 10
+    alice_provider.save()
+    # The key's first use writes its last_used_at: not part of every send.
+    assert alice_client.post("/api/v1/mail/send", BODY, format="json").status_code == 200
+
+    with CaptureQueriesContext(connection) as queries:
+        response = alice_client.post("/api/v1/mail/send", BODY, format="json")
+    assert response.status_code == 200
+    assert (response["RateLimit-Limit"], response["RateLimit-Remaining"]) == ("3", "1")
+    statements = [q["sql"] for q in queries]
+    assert len(statements) == 3, statements  # authentication read, INSERT, "sent" update
+    assert not any("FOR NO KEY UPDATE" in sql or "SAVEPOINT" in sql for sql in statements)
+
+    assert alice_client.post("/api/v1/mail/send", BODY, format="json").status_code == 200
+    refused = alice_client.post("/api/v1/mail/send", BODY, format="json")
+    assert refused.status_code == 429
+    assert refused.json()["error"]["details"]["window"] == "hourly"
+    assert refused["RateLimit-Remaining"] == "0"
+    assert Message.objects.count() == 3 and len(smtp_server.messages) == 3
+    assert bucket_total(alice_provider) == 3
