@@ -161,11 +161,16 @@ CREATE TRIGGER mail_message_limit_slot_delete AFTER DELETE ON mail_message
 
 CREATE OR REPLACE FUNCTION mail_provider_limit_buckets() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    -- Waits for the senders that read this provider as unlimited (FOR KEY SHARE) to commit,
-    -- and keeps new ones out until this transaction ends.
-    PERFORM 1 FROM providers_smtpprovider p WHERE p.id = NEW.id FOR UPDATE;
-    DELETE FROM mail_sendlimitbucket WHERE provider_id = NEW.id;
-    IF NEW.hourly_limit IS NOT NULL OR NEW.daily_limit IS NOT NULL THEN
+    IF NEW.hourly_limit IS NULL AND NEW.daily_limit IS NULL THEN
+        -- No lock to wait for here: a sender holding FOR KEY SHARE and queued for the
+        -- reservers' mutex (which this UPDATE holds) would deadlock with it. A bucket such a
+        -- sender still writes is never read, and a limit set again rebuilds them all.
+        DELETE FROM mail_sendlimitbucket WHERE provider_id = NEW.id;
+    ELSE
+        -- Waits for the senders that read this provider as unlimited (FOR KEY SHARE) to
+        -- commit, and keeps new ones out until this transaction ends.
+        PERFORM 1 FROM providers_smtpprovider p WHERE p.id = NEW.id FOR UPDATE;
+        DELETE FROM mail_sendlimitbucket WHERE provider_id = NEW.id;
         INSERT INTO mail_sendlimitbucket (provider_id, minute, taken)
         SELECT NEW.id, date_trunc('minute', m.limit_counted_at), count(*)
         FROM mail_message m
