@@ -187,3 +187,18 @@ def test_a_limited_send_is_checked_by_its_insert_in_one_statement(
     assert refused["RateLimit-Remaining"] == "0"
     assert Message.objects.count() == 3 and len(smtp_server.messages) == 3
     assert bucket_total(alice_provider) == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_keyed_limited_send_answers_its_window_too(alice_client, alice_provider, smtp_server):
+    """With an Idempotency-Key the INSERT is a WITH statement that also writes the claim; the
+    window the trigger left is read by its outer SELECT, after the row went through."""
+    postgresql_only()
+    alice_provider.hourly_limit = 4
+    alice_provider.save()
+    for number, remaining in ((1, "3"), (2, "2")):
+        response = alice_client.post(
+            "/api/v1/mail/send", BODY, format="json", headers={"Idempotency-Key": f"k{number}"}
+        )
+        assert response.status_code == 200
+        assert response["RateLimit-Remaining"] == remaining
