@@ -32,8 +32,11 @@ BEGIN
     IF provider IS NULL THEN
         RETURN;
     END IF;
+    -- Lock first, then read in a statement of its own: a locking read can return the row
+    -- version it locked while a limit change it then waited for has committed since.
+    PERFORM 1 FROM providers_smtpprovider p WHERE p.id = provider FOR KEY SHARE;
     SELECT p.hourly_limit IS NOT NULL OR p.daily_limit IS NOT NULL INTO limited
-    FROM providers_smtpprovider p WHERE p.id = provider FOR KEY SHARE;
+    FROM providers_smtpprovider p WHERE p.id = provider;
     IF limited IS NOT TRUE THEN
         RETURN;
     END IF;
@@ -83,8 +86,10 @@ BEGIN
     IF NEW.provider_id IS NULL THEN
         RETURN NEW;
     END IF;
+    -- Lock first, then read (see mail_limit_bucket_move).
+    PERFORM 1 FROM providers_smtpprovider p WHERE p.id = NEW.provider_id FOR KEY SHARE;
     SELECT p.hourly_limit, p.daily_limit INTO hourly, daily
-    FROM providers_smtpprovider p WHERE p.id = NEW.provider_id FOR KEY SHARE;
+    FROM providers_smtpprovider p WHERE p.id = NEW.provider_id;
     IF hourly IS NULL AND daily IS NULL THEN
         RETURN NEW;
     END IF;

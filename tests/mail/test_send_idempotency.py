@@ -165,9 +165,14 @@ def test_the_endpoint_is_part_of_the_hash():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_two_concurrent_requests_with_one_key_send_once(alice_key, alice_provider, smtp_server):
+@pytest.mark.parametrize("requests", [2, 8])
+def test_concurrent_requests_with_one_key_send_once(
+    alice_key, alice_provider, smtp_server, requests
+):
+    """All read "no record" with their API key at about the same time, so all defer the claim
+    to their INSERT: one INSERT wins, the others fail on the unique key and answer 409."""
     smtp_server.behaviour.data_delay = 1.0  # the first request is still sending
-    start = threading.Barrier(2)
+    start = threading.Barrier(requests)
 
     def one_request(_):
         client = APIClient()
@@ -178,11 +183,11 @@ def test_two_concurrent_requests_with_one_key_send_once(alice_key, alice_provide
         finally:
             connection.close()
 
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        responses = list(pool.map(one_request, range(2)))
+    with ThreadPoolExecutor(max_workers=requests) as pool:
+        responses = list(pool.map(one_request, range(requests)))
 
     statuses = sorted(r.status_code for r in responses)
-    assert statuses == [200, 409], [r.json() for r in responses]
+    assert statuses == [200] + [409] * (requests - 1), [r.json() for r in responses]
     conflict = next(r for r in responses if r.status_code == 409)
     assert conflict.json()["error"]["details"]["in_progress"] is True
     assert conflict["Retry-After"] == "1"
