@@ -7,10 +7,11 @@ trigger runs in the writer's transaction, so a rolled-back send never counts.
 
 Only providers with a limit have buckets: an unlimited provider's senders take no lock, and a
 shared counter row would make them queue on each other. That makes the moment a provider
-gains a limit the delicate one. The message triggers read the provider's limits ``FOR KEY
-SHARE`` (the lock a foreign-key check takes anyway), and the provider trigger that rebuilds
-the buckets when limits appear first locks the row ``FOR UPDATE``, which waits for every
-sender that read "unlimited" to commit; a sender that reads after it sees the limit. For a
+gains a limit the delicate one. The message triggers lock the provider's row ``FOR KEY
+SHARE`` (the lock a foreign-key check takes anyway) and then read its limits in a statement
+of their own, and the provider trigger that rebuilds the buckets when limits appear first
+locks the row ``FOR UPDATE``, which waits for every sender that read "unlimited" to commit; a
+sender that reads after it sees the limit. For a
 limited provider, the message triggers take the reservers' mutex (``FOR NO KEY UPDATE``, as
 ``mail.limits`` does) before the bucket, so that every path locks in the same order.
 
