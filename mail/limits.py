@@ -67,21 +67,10 @@ class LimitState:
 # NO KEY UPDATE: a mutex among reservers that never blocks a foreign-key check on the row.
 _LOCK_SQL = "SELECT id FROM providers_smtpprovider WHERE id = %s FOR NO KEY UPDATE"
 
-# One window: the slots of its whole minutes from the buckets (``SendLimitBucket``), those of
-# the minute it starts in from the messages themselves (at most a minute of them, by the
-# ``mail_msg_limit_window`` index), and its oldest slot (the index's first entry after the
-# start).
-_WINDOW_SQL = """
-(SELECT coalesce(sum(b.taken), 0) FROM mail_sendlimitbucket b
-  WHERE b.provider_id = %(provider)s AND b.minute > date_trunc('minute', %(start{n})s))
-+ (SELECT count(*) FROM mail_message m
-   WHERE m.provider_id = %(provider)s AND m.limit_counted_at IS NOT NULL
-     AND m.limit_counted_at > %(start{n})s
-     AND m.limit_counted_at < date_trunc('minute', %(start{n})s) + interval '1 minute'),
-(SELECT min(m.limit_counted_at) FROM mail_message m
-  WHERE m.provider_id = %(provider)s AND m.limit_counted_at IS NOT NULL
-    AND m.limit_counted_at > %(start{n})s)
-"""
+# Each window counted by ``mail_limit_window`` (migration mail 0006; the single send's INSERT
+# trigger counts with it too): its whole minutes from the buckets (``SendLimitBucket``), the
+# minute it starts in from the messages, and its oldest slot.
+_WINDOW_SQL = "mail_limit_window(%(provider)s, %(start{n})s) w{n}"
 
 
 def _windows_count(
@@ -105,6 +94,7 @@ def _windows_count(
             ).aggregate(used=Count("id"), oldest=Min("limit_counted_at"))
             counts.append((counted["used"], counted["oldest"]))
         return now, counts
+    columns = ", ".join(f"w{n}.used, w{n}.oldest" for n in range(len(lengths)))
     windows = ", ".join(_WINDOW_SQL.format(n=n) for n in range(len(lengths)))
     # Prepared (planning the count cost about as much as running it).
     with prepared_cursor() as cursor:
@@ -115,7 +105,7 @@ def _windows_count(
         params: dict[str, object] = {"provider": provider_id}
         for n, length in enumerate(lengths):
             params[f"start{n}"] = now - length
-        cursor.execute(f"SELECT {windows}", params)
+        cursor.execute(f"SELECT {columns} FROM {windows}", params)
         row = cursor.fetchone()
     return now, [(row[2 * i], row[2 * i + 1]) for i in range(len(lengths))]
 
@@ -129,9 +119,9 @@ def send_limit_reserve(
     messages it sends in that same transaction, after this call or, with ``stamped=True``,
     before it (its ``count`` rows are written already and counted here as its own). Stamping
     first keeps the provider's lock for the count and the COMMIT only: the single send writes
-    its row, then locks (``message_send`` off PostgreSQL). Raises ``SendLimitExceeded`` when a window is full
-    (the caller's transaction must then roll back: nothing is taken), naming the window that
-    frees last. Returns the tightest window after the reservation.
+    its row, then locks (``message_send`` off PostgreSQL). Raises ``SendLimitExceeded`` when a
+    window is full (the caller's transaction must then roll back: nothing is taken), naming
+    the window that frees last. Returns the tightest window after the reservation.
     """
     if count < 1:
         raise ValueError("count must be at least 1")

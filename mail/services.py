@@ -404,11 +404,11 @@ def message_send(
 
     # Every live message takes a slot, limited or not, so a limit set later counts what was
     # already sent in its window. Without limits there is nothing to lock: the INSERT alone
-    # is atomic, and skipping BEGIN/COMMIT saves two round trips per request. With limits the
-    # row is written (and the key bound) first and the provider locked last (on PostgreSQL by
-    # the INSERT's own trigger, when it adds the slot to the provider's minute bucket), so
-    # concurrent sends through one provider queue on its lock for a COUNT and the COMMIT
-    # only; a full window rolls the row back.
+    # is atomic, and skipping BEGIN/COMMIT saves two round trips per request. With limits, on
+    # PostgreSQL the INSERT's trigger takes the slot, locks the provider and checks the
+    # windows (mail.limits), so the send is still one statement and a full window fails it;
+    # elsewhere the row is written (and the key bound) first and the provider locked last,
+    # in one transaction that a full window rolls back.
     postgresql = connection.vendor == "postgresql"
     carried = stored_statement is not None and postgresql
     stored_apart = None if carried else on_stored

@@ -25,27 +25,63 @@ import django.db.models.deletion
 from django.db import migrations, models
 
 POSTGRES_FORWARD = """
-CREATE OR REPLACE FUNCTION mail_limit_bucket_move(provider bigint, at timestamptz, delta integer)
-RETURNS void LANGUAGE plpgsql AS $$
-DECLARE
-    limited boolean;
+-- The provider's limits, read under the lock every slot writer takes (FOR KEY SHARE); for a
+-- limited provider the reservers' mutex (FOR NO KEY UPDATE, as mail.limits takes it) too,
+-- so that every path locks the provider before its bucket. Lock first, then read in a
+-- statement of its own: a locking read can return the row version it locked while a limit
+-- change it then waited for has committed since.
+CREATE OR REPLACE FUNCTION mail_limit_lock(provider bigint, OUT hourly integer,
+                                           OUT daily integer)
+LANGUAGE plpgsql AS $$
 BEGIN
-    IF provider IS NULL THEN
-        RETURN;
-    END IF;
-    -- Lock first, then read in a statement of its own: a locking read can return the row
-    -- version it locked while a limit change it then waited for has committed since.
     PERFORM 1 FROM providers_smtpprovider p WHERE p.id = provider FOR KEY SHARE;
-    SELECT p.hourly_limit IS NOT NULL OR p.daily_limit IS NOT NULL INTO limited
+    SELECT p.hourly_limit, p.daily_limit INTO hourly, daily
     FROM providers_smtpprovider p WHERE p.id = provider;
-    IF limited IS NOT TRUE THEN
-        RETURN;
+    IF hourly IS NOT NULL OR daily IS NOT NULL THEN
+        PERFORM 1 FROM providers_smtpprovider p WHERE p.id = provider FOR NO KEY UPDATE;
     END IF;
-    PERFORM 1 FROM providers_smtpprovider p WHERE p.id = provider FOR NO KEY UPDATE;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION mail_limit_bucket_add(provider bigint, at timestamptz, delta integer)
+RETURNS void LANGUAGE sql AS $$
     INSERT INTO mail_sendlimitbucket (provider_id, minute, taken)
     VALUES (provider, date_trunc('minute', at), delta)
     ON CONFLICT (provider_id, minute)
     DO UPDATE SET taken = mail_sendlimitbucket.taken + EXCLUDED.taken;
+$$;
+
+-- One window of a provider, from window_start on: the slots of its whole minutes from the
+-- buckets, those of the minute it starts in from the messages themselves (at most a minute
+-- of the mail_msg_limit_window index), and its oldest slot. Counted by the single send's
+-- trigger and by mail.limits (the drain's reserve); the caller holds the mutex.
+CREATE OR REPLACE FUNCTION mail_limit_window(provider bigint, window_start timestamptz,
+                                             OUT used bigint, OUT oldest timestamptz)
+LANGUAGE sql STABLE AS $$
+    SELECT
+        (SELECT coalesce(sum(b.taken), 0) FROM mail_sendlimitbucket b
+         WHERE b.provider_id = provider AND b.minute > date_trunc('minute', window_start))
+        + (SELECT count(*) FROM mail_message m
+           WHERE m.provider_id = provider AND m.limit_counted_at IS NOT NULL
+             AND m.limit_counted_at > window_start
+             AND m.limit_counted_at < date_trunc('minute', window_start) + interval '1 minute'),
+        (SELECT min(m.limit_counted_at) FROM mail_message m
+         WHERE m.provider_id = provider AND m.limit_counted_at IS NOT NULL
+           AND m.limit_counted_at > window_start);
+$$;
+
+CREATE OR REPLACE FUNCTION mail_limit_bucket_move(provider bigint, at timestamptz, delta integer)
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    limits record;
+BEGIN
+    IF provider IS NULL THEN
+        RETURN;
+    END IF;
+    limits := mail_limit_lock(provider);
+    IF limits.hourly IS NOT NULL OR limits.daily IS NOT NULL THEN
+        PERFORM mail_limit_bucket_add(provider, at, delta);
+    END IF;
 END;
 $$;
 
@@ -87,18 +123,11 @@ BEGIN
     IF NEW.provider_id IS NULL THEN
         RETURN NEW;
     END IF;
-    -- Lock first, then read (see mail_limit_bucket_move).
-    PERFORM 1 FROM providers_smtpprovider p WHERE p.id = NEW.provider_id FOR KEY SHARE;
-    SELECT p.hourly_limit, p.daily_limit INTO hourly, daily
-    FROM providers_smtpprovider p WHERE p.id = NEW.provider_id;
+    SELECT l.hourly, l.daily INTO hourly, daily FROM mail_limit_lock(NEW.provider_id) l;
     IF hourly IS NULL AND daily IS NULL THEN
         RETURN NEW;
     END IF;
-    PERFORM 1 FROM providers_smtpprovider p WHERE p.id = NEW.provider_id FOR NO KEY UPDATE;
-    INSERT INTO mail_sendlimitbucket (provider_id, minute, taken)
-    VALUES (NEW.provider_id, date_trunc('minute', NEW.limit_counted_at), 1)
-    ON CONFLICT (provider_id, minute)
-    DO UPDATE SET taken = mail_sendlimitbucket.taken + 1;
+    PERFORM mail_limit_bucket_add(NEW.provider_id, NEW.limit_counted_at, 1);
     IF NEW.status <> 'sending' THEN
         RETURN NEW;
     END IF;
@@ -108,17 +137,8 @@ BEGIN
         CONTINUE WHEN window_limit IS NULL;
         window_start := NEW.limit_counted_at - window_length;
         -- This row's own slot is in its bucket already (not yet in mail_message).
-        SELECT coalesce(sum(b.taken), 0) INTO used FROM mail_sendlimitbucket b
-        WHERE b.provider_id = NEW.provider_id
-          AND b.minute > date_trunc('minute', window_start);
-        used := used + (
-            SELECT count(*) FROM mail_message m
-            WHERE m.provider_id = NEW.provider_id AND m.limit_counted_at IS NOT NULL
-              AND m.limit_counted_at > window_start
-              AND m.limit_counted_at < date_trunc('minute', window_start) + interval '1 minute');
-        SELECT min(m.limit_counted_at) INTO oldest FROM mail_message m
-        WHERE m.provider_id = NEW.provider_id AND m.limit_counted_at IS NOT NULL
-          AND m.limit_counted_at > window_start;
+        SELECT w.used, w.oldest INTO used, oldest
+        FROM mail_limit_window(NEW.provider_id, window_start) w;
         IF used > window_limit THEN
             -- Free once the (used - limit) oldest slots expire; never, with a limit of 0.
             reset_at := NULL;
@@ -213,6 +233,9 @@ DROP TRIGGER IF EXISTS mail_message_limit_slot_update ON mail_message;
 DROP TRIGGER IF EXISTS mail_message_limit_slot_delete ON mail_message;
 DROP FUNCTION IF EXISTS mail_message_limit_slot();
 DROP FUNCTION IF EXISTS mail_limit_bucket_move(bigint, timestamptz, integer);
+DROP FUNCTION IF EXISTS mail_limit_window(bigint, timestamptz);
+DROP FUNCTION IF EXISTS mail_limit_bucket_add(bigint, timestamptz, integer);
+DROP FUNCTION IF EXISTS mail_limit_lock(bigint);
 """
 
 
