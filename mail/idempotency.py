@@ -73,9 +73,11 @@ def idempotency_request_hash(*, scope: str, payload: Any) -> str:
     return hashlib.sha256(f"{scope}\n{canonical}".encode()).hexdigest()
 
 
-_CLAIM_SQL = """
+_CLAIM_INTO = """
 INSERT INTO mail_idempotencyrecord (account_id, key, request_hash, response_status,
                                     response_body, message_id, interrupted, created_at)
+"""
+_CLAIM_SQL = f"""{_CLAIM_INTO}
 VALUES (%s, %s, %s, NULL, NULL, %s, false, %s)
 ON CONFLICT (account_id, key) DO NOTHING
 RETURNING id
@@ -83,9 +85,7 @@ RETURNING id
 # The claim as a write that the message's INSERT carries (it reads ``inserted``). No ON
 # CONFLICT: when another request took the key meanwhile, the unique constraint fails the
 # whole statement, so no message is stored without its claim (``_key_taken``).
-_CLAIM_WITH_INSERT_SQL = """
-INSERT INTO mail_idempotencyrecord (account_id, key, request_hash, response_status,
-                                    response_body, message_id, interrupted, created_at)
+_CLAIM_WITH_INSERT_SQL = f"""{_CLAIM_INTO}
 SELECT %s, %s, %s, NULL, NULL, inserted.id, false, %s FROM inserted
 """
 _UNIQUE_KEY = "mail_idempotency_unique_key"
@@ -289,21 +289,13 @@ class IdempotencyBinding:
             "answer_status": status,
             "answer_body": body_field.get_db_prep_save(body, connection),
         }
-        if self.record_pk is not None:
-            where = "mail_idempotencyrecord.id = %(answer_record)s"
-            params["answer_record"] = self.record_pk
-        else:
-            where = (
-                "mail_idempotencyrecord.account_id = %(answer_account)s "
-                "AND mail_idempotencyrecord.key = %(answer_key)s "
-                "AND mail_idempotencyrecord.created_at = %(answer_created)s"
-            )
-            params["answer_account"] = self.deferred.account_id
-            params["answer_key"] = self.deferred.key
-            params["answer_created"] = self.deferred.created_at
+        where = []
+        for name, value in self._lookup().items():  # our record, as everywhere else
+            where.append(f"mail_idempotencyrecord.{name} = %(answer_{name})s")
+            params[f"answer_{name}"] = value
         sql = (
             "UPDATE mail_idempotencyrecord SET response_status = %(answer_status)s, "
-            f"response_body = %(answer_body)s FROM sent WHERE {where}"
+            f"response_body = %(answer_body)s FROM sent WHERE {' AND '.join(where)}"
         )
         return sql, params
 
