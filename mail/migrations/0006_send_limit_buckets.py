@@ -43,12 +43,16 @@ BEGIN
 END;
 $$;
 
+-- PL/pgSQL rather than SQL functions: PL/pgSQL keeps each statement's plan for the session,
+-- a SQL function called from one would be planned again on every send.
 CREATE OR REPLACE FUNCTION mail_limit_bucket_add(provider bigint, at timestamptz, delta integer)
-RETURNS void LANGUAGE sql AS $$
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
     INSERT INTO mail_sendlimitbucket (provider_id, minute, taken)
     VALUES (provider, date_trunc('minute', at), delta)
     ON CONFLICT (provider_id, minute)
     DO UPDATE SET taken = mail_sendlimitbucket.taken + EXCLUDED.taken;
+END;
 $$;
 
 -- One window of a provider, from window_start on: the slots of its whole minutes from the
@@ -57,7 +61,8 @@ $$;
 -- trigger and by mail.limits (the drain's reserve); the caller holds the mutex.
 CREATE OR REPLACE FUNCTION mail_limit_window(provider bigint, window_start timestamptz,
                                              OUT used bigint, OUT oldest timestamptz)
-LANGUAGE sql STABLE AS $$
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
     SELECT
         (SELECT coalesce(sum(b.taken), 0) FROM mail_sendlimitbucket b
          WHERE b.provider_id = provider AND b.minute > date_trunc('minute', window_start))
@@ -67,7 +72,9 @@ LANGUAGE sql STABLE AS $$
              AND m.limit_counted_at < date_trunc('minute', window_start) + interval '1 minute'),
         (SELECT min(m.limit_counted_at) FROM mail_message m
          WHERE m.provider_id = provider AND m.limit_counted_at IS NOT NULL
-           AND m.limit_counted_at > window_start);
+           AND m.limit_counted_at > window_start)
+    INTO used, oldest;
+END;
 $$;
 
 CREATE OR REPLACE FUNCTION mail_limit_bucket_move(provider bigint, at timestamptz, delta integer)
