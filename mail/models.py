@@ -34,8 +34,14 @@ FINAL_MESSAGE_STATUSES = frozenset(
 class Message(models.Model):
     """One email, written before SMTP starts so that a crash never loses it."""
 
+    # Neither foreign key has an index of its own: each leads a composite index below
+    # (mail_msg_account_created, mail_msg_limit_window), which serves its lookups and
+    # cascades, and every index costs each send two writes (the INSERT and the "sent" update).
     account = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="messages"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="messages",
+        db_index=False,
     )
     provider = models.ForeignKey(
         "providers.SmtpProvider",
@@ -43,6 +49,7 @@ class Message(models.Model):
         null=True,
         blank=True,
         related_name="messages",
+        db_index=False,
     )
     message_id = models.CharField(max_length=255, unique=True)
     from_email = models.CharField(max_length=254)
@@ -85,12 +92,13 @@ class Message(models.Model):
     class Meta:
         ordering = ["-created_at"]
         indexes = [
-            # Send limits count a provider's live messages over the last hour/day.
-            models.Index(
-                fields=["provider", "limit_counted_at"],
-                name="mail_msg_limit_window",
-                condition=Q(limit_counted_at__isnull=False),
-            ),
+            # Send limits count a provider's live messages over the last hour/day. Not partial:
+            # it is also the provider's foreign-key index, so that it is the only index a
+            # window's count can use. With a second index on provider_id alone, a planner
+            # whose statistics say the table is small (a new install, or autovacuum off)
+            # picked that one and filtered every message of the provider, under the
+            # provider's lock, on every limited send.
+            models.Index(fields=["provider", "limit_counted_at"], name="mail_msg_limit_window"),
             models.Index(fields=["account", "-created_at"], name="mail_msg_account_created"),
             models.Index(fields=["to_email"], name="mail_msg_to_email"),
             # Provider feedback finds the message by the provider's own id.
@@ -192,7 +200,10 @@ class EventType(models.TextChoices):
 class MessageEvent(models.Model):
     """Lifecycle events written by the service and tracking events written by readers."""
 
-    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="events")
+    # Indexed by mail_event_message, which leads with it.
+    message = models.ForeignKey(
+        Message, on_delete=models.CASCADE, related_name="events", db_index=False
+    )
     event_type = models.CharField(max_length=16, choices=EventType.choices)
     ip_address = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=512, blank=True)
@@ -226,8 +237,9 @@ class AttachmentContent(models.Model):
     ``Message.attachments``), then purged (``mail.attachments.attachment_contents_purge``).
     """
 
+    # Indexed by mail_attachment_once, which leads with it.
     account = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False
     )
     sha256 = models.CharField(max_length=64)
     size = models.PositiveBigIntegerField()
@@ -247,7 +259,8 @@ class AttachmentContent(models.Model):
 class IdempotencyRecord(models.Model):
     """The first answer to a request made with an ``Idempotency-Key``, replayed for 24 h."""
 
-    account = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    # Indexed by mail_idempotency_unique_key, which leads with it.
+    account = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, db_index=False)
     key = models.CharField(max_length=255)
     request_hash = models.CharField(max_length=64)
     response_status = models.PositiveSmallIntegerField(null=True, blank=True)
@@ -279,7 +292,9 @@ class SendLimitBucket(models.Model):
     (``mail.limits``). Never written by Python.
     """
 
-    provider = models.ForeignKey("providers.SmtpProvider", on_delete=models.CASCADE)
+    # Indexed by the unique constraint, which leads with it (one index with provider_id
+    # first, as for Message: see mail_msg_limit_window).
+    provider = models.ForeignKey("providers.SmtpProvider", on_delete=models.CASCADE, db_index=False)
     minute = models.DateTimeField()
     taken = models.IntegerField()
 

@@ -1,0 +1,63 @@
+"""The send path's tables carry no index that another one already provides.
+
+Every index of ``mail_message`` costs each send two writes (the INSERT, and the ``sent``
+update, which is never a HOT update), and an index on a foreign key alone beside a composite
+one that leads with it gives the planner a worse choice to make (a provider's send-limit
+windows were once counted through ``provider_id`` alone, reading every message of the
+provider). Django gives every ``ForeignKey`` an index unless told ``db_index=False``.
+"""
+
+import pytest
+from django.db import connection
+
+SEND_PATH_TABLES = [
+    "mail_message",
+    "mail_messageevent",
+    "mail_idempotencyrecord",
+    "mail_sendlimitbucket",
+    "mail_attachmentcontent",
+]
+
+# Each index with its columns (and their operator classes: message_id's varchar_pattern_ops
+# index serves LIKE, which its unique index cannot): leading-prefix pairs where the shorter one is neither unique nor
+# partial (a unique or partial index does something the longer one cannot).
+_REDUNDANT_SQL = """
+WITH ix AS (
+    SELECT c.relname AS tbl, i.indexrelid::regclass::text AS name,
+           ARRAY(SELECT key || ':' || class FROM unnest(i.indkey::int2[], i.indclass::oid[])
+                 AS columns(key, class)) AS cols,
+           i.indpred IS NOT NULL AS partial, i.indisunique AS is_unique
+    FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid
+    WHERE c.relname = ANY(%s)
+)
+SELECT a.tbl, a.name, b.name
+FROM ix a JOIN ix b ON a.tbl = b.tbl AND a.name <> b.name
+WHERE NOT a.partial AND NOT a.is_unique AND NOT b.partial
+  AND cardinality(a.cols) <= cardinality(b.cols)
+  AND b.cols[1:cardinality(a.cols)] = a.cols
+"""
+
+
+@pytest.mark.django_db
+def test_no_index_of_the_send_path_is_the_leading_part_of_another():
+    if connection.vendor != "postgresql":
+        pytest.skip("reads PostgreSQL's catalog")
+    with connection.cursor() as cursor:
+        cursor.execute(_REDUNDANT_SQL, [SEND_PATH_TABLES])
+        redundant = cursor.fetchall()
+    assert redundant == [], redundant
+
+
+@pytest.mark.django_db
+def test_the_send_limit_window_index_is_the_only_one_leading_with_the_provider():
+    """Partial indexes excepted (their condition excludes a window's count)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("reads PostgreSQL's catalog")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT i.indexrelid::regclass::text FROM pg_index i"
+            " JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]"
+            " WHERE i.indrelid = 'mail_message'::regclass AND a.attname = 'provider_id'"
+            " AND i.indpred IS NULL"
+        )
+        assert [row[0] for row in cursor.fetchall()] == ["mail_msg_limit_window"]
