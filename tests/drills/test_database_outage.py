@@ -141,6 +141,42 @@ def test_a_send_answered_as_sent_is_still_sent_after_postgresql_crashes(drill_fa
         )
 
 
+def test_a_limited_send_reaches_smtp_only_once_its_row_survives_a_crash(drill_factory, smtp_server):
+    """The row is committed before SMTP starts, durably, also for a provider with send limits.
+
+    A limited send's INSERT commits without waiting for the disk (so that its provider's lock
+    goes at once) and waits for the disk in a statement of its own before SMTP. The drill
+    crashes PostgreSQL (immediate stop) the moment the message reaches the SMTP server, with
+    its answer held back: after the restart, the row must be there. Without the wait, the
+    crash loses the row of a message that went out.
+    """
+    drill = drill_factory(smtp_server=smtp_server)
+    drill.rows(
+        "UPDATE providers_smtpprovider SET hourly_limit = 1000 WHERE id = %s RETURNING id",
+        (drill.provider_id,),
+    )
+    assert send(drill).status == 200
+    for attempt in range(3):
+        gate = threading.Event()
+        smtp_server.behaviour.data_gate = gate
+        thread = threading.Thread(target=send, args=(drill,))  # its answer: a 503, at best
+        thread.start()
+        deadline = time.monotonic() + 15
+        while not smtp_server.held:
+            assert time.monotonic() < deadline, "the message never reached the SMTP server"
+            time.sleep(0.002)
+        drill.postgres.stop(mode="immediate")
+        gate.set()
+        thread.join(timeout=30)
+        drill.postgres.start()
+        message_id = smtp_server.messages[-1].message_id
+        rows = drill.rows("SELECT status FROM mail_message WHERE message_id = %s", (message_id,))
+        assert rows, f"crash {attempt + 1}: the message went out and its row was lost"
+        assert rows[0][0] == "sending"  # its result was never written: "outcome unknown" later
+    smtp_server.behaviour.data_gate = None
+    assert send(drill).status == 200  # and the service goes on by itself
+
+
 def test_an_outage_while_smtp_is_in_flight_keeps_the_row_and_sends_once(drill_factory, smtp_server):
     """PostgreSQL dies after the row is written and before the SMTP answer is recorded."""
     drill = drill_factory(smtp_server=smtp_server)
