@@ -49,6 +49,10 @@ def database_settle(database_url: str) -> None:
     a run), and the statements planned before it (prepared ones included) are planned for
     empty tables; the DROP and CREATE DATABASE also leave a checkpoint to come. Both made the
     first rounds of a run slower than the last, and only the API's side of the ratio.
+    Analyzed here, the tables are empty, and where autovacuum is off (as on the 2-core bench
+    machine) the planner believes so for the whole run: the send path's plans must hold
+    with those statistics (a provider's send-limit windows were once counted by reading all
+    its messages; ``tests/mail/test_send_limit_buckets.py`` analyzes an empty table too).
     """
     import psycopg
 

@@ -142,18 +142,6 @@ class Inserted(NamedTuple):
 
 
 _SEND_LIMIT_SETTING = "current_setting('mailpass.send_limit', true)"
-# ``message_insert(flush_apart=True)``: the INSERT's transaction commits without waiting for
-# its WAL to reach the disk, so the row locks it holds (a limited provider's and its bucket's)
-# go at once, not after an fsync ...
-_COMMIT_UNFLUSHED = "set_config('synchronous_commit', 'off', true)"
-# ... and this statement waits for the disk instead, before anything else happens: a
-# transaction of its own that writes a record to the WAL (a logical decoding message, which
-# only logical decoding reads, with prefix "mailpass"), so that its commit, synchronous as
-# the connection's setting says, flushes the WAL up to its own commit record, which follows
-# the INSERT's. (A transaction that only takes a transaction id writes no WAL before its
-# commit record, and PostgreSQL does not flush for it: the crash drill caught that.)
-# Concurrent senders' waits share their fsyncs, as commits do.
-_WAL_FLUSH_SQL = "SELECT pg_logical_emit_message(true, 'mailpass', '')"
 
 
 def message_insert(
@@ -161,7 +149,6 @@ def message_insert(
     *,
     unless: tuple[str, list] | None = None,
     also: tuple[str, list] | None = None,
-    flush_apart: bool = False,
 ) -> Inserted | None:
     """``message.save(force_insert=True)`` as one hand-written statement on PostgreSQL.
 
@@ -174,9 +161,6 @@ def message_insert(
     ``also``: a write (SQL and positional parameters) that reads the new row's id from the
     ``inserted`` relation, done in the same statement only if the row was written (PostgreSQL
     only; the Idempotency-Key's binding, ``IdempotencyBinding.stored_statement``).
-    ``flush_apart`` (PostgreSQL, in autocommit): the INSERT commits without waiting for the
-    disk and the next statement waits for it, so the row's locks are held for the statement
-    alone; the row is durable when this returns, as with a plain commit.
     A row inserted as ``sending`` with a send-limit stamp takes its slot in the INSERT's
     trigger, which fails the statement when a window is full (``mail.limits``).
     """
@@ -186,22 +170,18 @@ def message_insert(
         message.save(force_insert=True)
         return Inserted(message.pk)
     sql, values = message_insert_statement(message, unless=unless)
-    returned = _SEND_LIMIT_SETTING
-    if flush_apart:
-        if connection.in_atomic_block:
-            raise ValueError("message_insert(flush_apart=True) is for autocommit")
-        returned = f"{returned}, {_COMMIT_UNFLUSHED}"
     if also is None:
-        sql = f"{sql}, {returned}"
+        sql = f"{sql}, {_SEND_LIMIT_SETTING}"
     else:
         also_sql, also_params = also
-        sql = f"WITH inserted AS ({sql}), also AS ({also_sql}) SELECT id, {returned} FROM inserted"
+        sql = (
+            f"WITH inserted AS ({sql}), also AS ({also_sql}) "
+            f"SELECT id, {_SEND_LIMIT_SETTING} FROM inserted"
+        )
         values += also_params
     with prepared_cursor() as cursor:
         cursor.execute(sql, values)
         row = cursor.fetchone()
-        if row is not None and flush_apart:
-            cursor.execute(_WAL_FLUSH_SQL)
     if row is None:
         return None
     message_inserted(message, pk=row[0])
@@ -434,9 +414,6 @@ def message_send(
     stored_apart = None if carried else on_stored
     # On PostgreSQL the INSERT's trigger checks the limits too (send_limit_from_insert).
     reserved_apart = has_limits and not postgresql
-    # A limited INSERT holds the provider's lock and its bucket's row until its commit; that
-    # commit does not wait for the disk, a statement of its own does (message_insert).
-    flush_apart = has_limits and postgresql and not stored_apart and not connection.in_atomic_block
     with transaction.atomic() if reserved_apart or stored_apart else nullcontext():
         message.limit_counted_at = timezone.now()
         unless = None
@@ -445,18 +422,11 @@ def message_send(
             unless = suppressed_any_sql(account_id=account.pk, emails=recipients)
         with send_limit_refused_as_429(limited=has_limits):
             inserted = message_insert(
-                message,
-                unless=unless,
-                also=stored_statement() if carried else None,
-                flush_apart=flush_apart,
+                message, unless=unless, also=stored_statement() if carried else None
             )
             if not inserted:
                 _message_screen(account=account, message=message)  # a 422, or cc/bcc dropped
-                inserted = message_insert(
-                    message,
-                    also=stored_statement() if carried else None,
-                    flush_apart=flush_apart,
-                )
+                inserted = message_insert(message, also=stored_statement() if carried else None)
         if stored_apart is not None:
             stored_apart(message)
         if reserved_apart:

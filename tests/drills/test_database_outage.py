@@ -144,11 +144,12 @@ def test_a_send_answered_as_sent_is_still_sent_after_postgresql_crashes(drill_fa
 def test_a_limited_send_reaches_smtp_only_once_its_row_survives_a_crash(drill_factory, smtp_server):
     """The row is committed before SMTP starts, durably, also for a provider with send limits.
 
-    A limited send's INSERT commits without waiting for the disk (so that its provider's lock
-    goes at once) and waits for the disk in a statement of its own before SMTP. The drill
-    crashes PostgreSQL (immediate stop) the moment the message reaches the SMTP server, with
-    its answer held back: after the restart, the row must be there. Without the wait, the
-    crash loses the row of a message that went out.
+    A limited send's INSERT holds its provider's lock until its commit, and its commit waits
+    for the disk: a tempting cut is to commit without waiting and wait apart. The drill crashes
+    PostgreSQL (immediate stop) the moment the message reaches the SMTP server, its answer held
+    back: after the restart, the row must be there. It caught such a version whose wait was
+    ``SELECT pg_current_xact_id()``, which PostgreSQL does not flush for (a transaction that
+    writes no WAL before its commit record): the row was gone at the first crash.
     """
     drill = drill_factory(smtp_server=smtp_server)
     drill.rows(

@@ -6,7 +6,6 @@ back, a deletion, a limit set or removed later), the buckets must say what the m
 """
 
 import threading
-import time
 from datetime import timedelta
 
 import psycopg
@@ -23,15 +22,6 @@ from tests.factories import MessageFactory
 def postgresql_only():
     if connection.vendor != "postgresql":
         pytest.skip("the buckets are kept by PostgreSQL triggers; elsewhere messages are counted")
-
-
-def test_database_dsn() -> str:
-    """The test database, for a connection of its own (another session, as another process)."""
-    url = connection.settings_dict
-    return (
-        f"host={url['HOST']} port={url['PORT'] or 5432} user={url['USER']} dbname={url['NAME']}"
-        + (f" password={url['PASSWORD']}" if url["PASSWORD"] else "")
-    )
 
 
 def bucket_total(provider) -> int:
@@ -180,7 +170,11 @@ def test_a_limit_set_while_a_send_is_in_flight_waits_for_it_and_counts_it(alice_
     """The delicate moment: a sender read the provider as unlimited (so it keeps no bucket)
     and has not committed when the limit is set. The rebuild must wait for it and count it."""
     postgresql_only()
-    dsn = test_database_dsn()
+    url = connection.settings_dict
+    dsn = (
+        f"host={url['HOST']} port={url['PORT'] or 5432} user={url['USER']} dbname={url['NAME']}"
+        + (f" password={url['PASSWORD']}" if url["PASSWORD"] else "")
+    )
     sender = psycopg.connect(dsn)  # a transaction of its own, kept open
     message = MessageFactory(account=alice_provider.account, provider=alice_provider)
     sender.execute(
@@ -218,8 +212,7 @@ def test_a_limited_send_is_checked_by_its_insert_in_one_statement(
 ):
     """No transaction, lock or count of its own: the INSERT's trigger takes the slot, checks
     the windows and leaves the tightest for the answer's headers; a full window fails the
-    INSERT, and nothing is stored. Its commit does not wait for the disk (the provider's and
-    the bucket's locks go at once); a statement of its own waits for it instead."""
+    INSERT, and nothing is stored."""
     from django.test.utils import CaptureQueriesContext
 
     postgresql_only()
@@ -234,10 +227,7 @@ def test_a_limited_send_is_checked_by_its_insert_in_one_statement(
     assert response.status_code == 200
     assert (response["RateLimit-Limit"], response["RateLimit-Remaining"]) == ("3", "1")
     statements = [q["sql"] for q in queries]
-    # authentication read, INSERT (committed without waiting for the disk), the wait for the
-    # disk, "sent" update
-    assert len(statements) == 4, statements
-    assert "synchronous_commit" in statements[1] and "pg_logical_emit_message" in statements[2]
+    assert len(statements) == 3, statements  # authentication read, INSERT, "sent" update
     assert not any("FOR NO KEY UPDATE" in sql or "SAVEPOINT" in sql for sql in statements)
 
     assert alice_client.post("/api/v1/mail/send", BODY, format="json").status_code == 200
@@ -247,62 +237,6 @@ def test_a_limited_send_is_checked_by_its_insert_in_one_statement(
     assert refused["RateLimit-Remaining"] == "0"
     assert Message.objects.count() == 3 and len(smtp_server.messages) == 3
     assert bucket_total(alice_provider) == 3
-
-
-@pytest.mark.django_db(transaction=True)
-def test_a_limited_send_reaches_smtp_only_once_its_row_is_on_disk(
-    alice_client, alice_provider, smtp_server
-):
-    """The limited INSERT commits without waiting for its WAL flush, so that the next sender
-    of the provider does not wait for this one's fsync under the provider's lock. The row
-    must still be durable before SMTP starts: when the message reaches the SMTP server, the
-    WAL must be flushed past everything written when the INSERT returned."""
-    postgresql_only()
-    alice_provider.hourly_limit = 100
-    alice_provider.save()
-    assert alice_client.post("/api/v1/mail/send", BODY, format="json").status_code == 200
-
-    statements: list[str] = []
-    inserted_at: list[int] = []
-    observer = psycopg.connect(test_database_dsn(), autocommit=True)
-
-    def wal_lsn(position: str) -> int:
-        lsn = observer.execute(f"SELECT pg_current_wal_{position}_lsn() - '0/0'").fetchone()[0]
-        return int(lsn)
-
-    def record(execute, sql, params, many, context):
-        result = execute(sql, params, many, context)
-        statements.append(sql)
-        if "INSERT INTO" in sql and "mail_message" in sql:
-            inserted_at.append(wal_lsn("insert"))  # the INSERT's commit record is behind it
-        return result
-
-    gate = threading.Event()
-    smtp_server.behaviour.data_gate = gate
-    at_smtp: dict[str, object] = {}
-
-    def when_the_message_arrives() -> None:
-        while not smtp_server.held:
-            time.sleep(0.002)
-        at_smtp["flushed"] = wal_lsn("flush")
-        at_smtp["statements"] = list(statements)
-        gate.set()
-
-    watcher = threading.Thread(target=when_the_message_arrives)
-    watcher.start()
-    try:
-        with connection.execute_wrapper(record):
-            response = alice_client.post("/api/v1/mail/send", BODY, format="json")
-    finally:
-        gate.set()
-        watcher.join(10)
-        observer.close()
-    assert response.status_code == 200
-    before_smtp = at_smtp["statements"]
-    assert len(before_smtp) == 3, before_smtp  # authentication, INSERT, wait for the flush
-    assert "synchronous_commit" in before_smtp[1] and "pg_logical_emit_message" in before_smtp[2]
-    assert at_smtp["flushed"] >= inserted_at[0]
-    assert Message.objects.get(message_id=response.json()["data"]["message_id"]).status == "sent"
 
 
 @pytest.mark.django_db(transaction=True)
