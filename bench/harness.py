@@ -61,6 +61,50 @@ def database_settle(database_url: str) -> None:
         conn.execute("CHECKPOINT")
 
 
+class Autoanalyze:
+    """While a run measures, ``ANALYZE`` the database every ``interval`` seconds, as
+    autovacuum's automatic analyze would, if the server has autovacuum off (as the 2-core
+    bench machine's PostgreSQL has); with it on, nothing.
+
+    Without any analyze, a plan made while a table was small stays in use on a kept
+    connection until the connection goes (up to ``CONN_MAX_AGE``): a foreign-key check
+    planned as a sequential scan of a one-page ``mail_message`` reads every message, on every
+    INSERT that references one. Measured in ``bench/relay.py``'s database: 2,180 sequential
+    scans of ``mail_message`` reading 15.3 million rows in one run. An analyze invalidates
+    the plans of the tables it updates, as in a database run with PostgreSQL's defaults.
+    """
+
+    def __init__(self, database_url: str, interval: float = 10.0) -> None:
+        import threading
+
+        self.database_url = database_url
+        self.interval = interval
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.active = False
+
+    def start(self) -> "Autoanalyze":
+        import psycopg
+
+        with psycopg.connect(self.database_url, autocommit=True) as conn:
+            self.active = conn.execute("SHOW autovacuum").fetchone()[0] == "off"
+        if self.active:
+            self.thread.start()
+        return self
+
+    def _run(self) -> None:
+        import psycopg
+
+        with psycopg.connect(self.database_url, autocommit=True) as conn:
+            while not self._stop.wait(self.interval):
+                conn.execute("ANALYZE")
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self.active:
+            self.thread.join(60)
+
+
 # --- the counting sink (its own process) ------------------------------------------------------
 
 

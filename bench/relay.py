@@ -53,6 +53,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.harness import (  # noqa: E402  (run as a script from the repository root)
     PYTHON,
+    Autoanalyze,
     Sink,
     database_recreate,
     free_port,
@@ -260,6 +261,9 @@ def main() -> None:
         + " ".join(f"{x:.2f}" for x in os.getloadavg())
     )
     rates: dict[str, list[float]] = {"relay": [], "batch100": [], "batch1": [], "bare": []}
+    analyze = Autoanalyze(args.database).start()
+    if analyze.active:
+        print("autovacuum is off: the database is analyzed every 10 s while the run measures")
     try:
         for _ in range(args.rounds):
             rates["relay"].append(
@@ -275,6 +279,7 @@ def main() -> None:
                 run_clients(ctx, args.clients, relay_client, (bare_port, key, args.duration))
             )
     finally:
+        analyze.stop()
         for process in bare:
             process.terminate()
         process_group_stop(relay)

@@ -52,6 +52,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.harness import (  # noqa: E402  (run as a script from the repository root)
     KEYED_VARIANTS,
     VARIANTS,
+    Autoanalyze,
     Sink,
     database_recreate,
     database_settle,
@@ -286,6 +287,9 @@ def main() -> int:
         ]
     # rounds[i][clients][mode] = summary
     rounds: list[dict[int, dict[str, dict]]] = []
+    analyze = Autoanalyze(args.database).start()
+    if analyze.active:
+        print("autovacuum is off: the database is analyzed every 10 s while the run measures")
     try:
         for variant in variants:  # warm every worker's code path and connections
             drive_once(
@@ -317,6 +321,7 @@ def main() -> int:
             rounds.append(this_round)
             _print_round(number, this_round, os.getloadavg()[0])
     finally:
+        analyze.stop()
         process_group_stop(server)
         sink.stop()
         shutil.rmtree(data_dir, ignore_errors=True)
