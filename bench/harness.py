@@ -89,6 +89,10 @@ class Autoanalyze:
         with psycopg.connect(self.database_url, autocommit=True) as conn:
             self.active = conn.execute("SHOW autovacuum").fetchone()[0] == "off"
         if self.active:
+            print(
+                f"autovacuum is off: the database is analyzed every {self.interval:g} s while "
+                "the run measures"
+            )
             self.thread.start()
         return self
 

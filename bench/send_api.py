@@ -287,9 +287,7 @@ def main() -> int:
         ]
     # rounds[i][clients][mode] = summary
     rounds: list[dict[int, dict[str, dict]]] = []
-    analyze = Autoanalyze(args.database).start()
-    if analyze.active:
-        print("autovacuum is off: the database is analyzed every 10 s while the run measures")
+    analyze = Autoanalyze(args.database).start()  # says so when it analyzes
     try:
         for variant in variants:  # warm every worker's code path and connections
             drive_once(
