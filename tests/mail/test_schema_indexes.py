@@ -19,8 +19,9 @@ SEND_PATH_TABLES = [
 ]
 
 # Each index with its columns (and their operator classes: message_id's varchar_pattern_ops
-# index serves LIKE, which its unique index cannot): leading-prefix pairs where the shorter one is neither unique nor
-# partial (a unique or partial index does something the longer one cannot).
+# index serves LIKE, which its unique index cannot): leading-prefix pairs where the shorter
+# one is neither unique nor partial (a unique or partial index does something the longer one
+# cannot).
 _REDUNDANT_SQL = """
 WITH ix AS (
     SELECT c.relname AS tbl, i.indexrelid::regclass::text AS name,
