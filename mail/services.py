@@ -42,7 +42,7 @@ from mail.models import (
 )
 from mail.selectors import message_get_for_account
 from mailpass.errors import NoSmtpProvider, NotCancelable, SendFailed, ValidationFailed
-from mailpass.rows import prepared_cursor
+from mailpass.rows import db_connection, prepared_cursor
 from providers.models import SmtpProvider
 from providers.selectors import NOT_READ, NotRead, provider_get_default
 from suppressions.screening import messages_screen, recipient_suppressed
@@ -195,6 +195,7 @@ def message_insert_statement(
     statement that carries more writes in a ``WITH`` (PostgreSQL); the instance's automatic
     fields are stamped as for a save. Once it ran, ``message_inserted`` records the id."""
     sql, fields = _message_insert_sql()
+    db = db_connection()
     values = []
     for field in fields:
         value = field.pre_save(message, True)
@@ -203,7 +204,7 @@ def message_insert_statement(
             # what the row gets and what the instance holds after the ORM's INSERT too.
             value = field.db_default
             setattr(message, field.attname, value)
-        values.append(field.get_db_prep_save(value, connection))
+        values.append(field.get_db_prep_save(value, db))
     if unless is not None:
         condition, params = unless
         placeholders = sql[sql.index("VALUES (") + len("VALUES (") : sql.rindex(") RETURNING")]

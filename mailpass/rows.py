@@ -11,8 +11,18 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Model
+
+
+def db_connection() -> BaseDatabaseWrapper:
+    """This thread's default connection itself, for code on every request's path.
+
+    ``django.db.connection`` is a proxy that looks the thread's connection up again on each
+    attribute read (an ``asgiref`` context-local lookup): about 50 such reads a send.
+    """
+    return connections[DEFAULT_DB_ALIAS]
 
 
 @dataclass(frozen=True)
@@ -61,14 +71,15 @@ class RowReader:
             )
 
     def instance(self, values: Sequence[Any]) -> Model:
+        db = db_connection()
         converted = []
         for value, converters, expression in zip(
             values, self.converters, self.expressions, strict=True
         ):
             for converter in converters:
-                value = converter(value, expression, connection)
+                value = converter(value, expression, db)
             converted.append(value)
-        return self.model.from_db(connection.alias, self.attnames, converted)
+        return self.model.from_db(db.alias, self.attnames, converted)
 
 
 class _PreparingCursor(psycopg.Cursor):
@@ -99,15 +110,16 @@ def prepared_cursor() -> Any:
     queries, it is Django's own cursor. Behind PgBouncer in transaction mode, prepared
     statements need PgBouncer 1.21 or later (``max_prepared_statements``).
     """
-    if connection.vendor != "postgresql" or connection.queries_logged:
+    db = db_connection()
+    if db.vendor != "postgresql" or db.queries_logged:
         # The query log (DEBUG, tests capturing queries) shows the SQL with its values, which
         # Django reads from a client-binding cursor only: there, the statement is not prepared.
-        return connection.cursor()
-    # As ``connection.cursor()`` does: the health check of a kept connection (once per request,
+        return db.cursor()
+    # As Django's ``cursor()`` does: the health check of a kept connection (once per request,
     # CONN_HEALTH_CHECKS) comes first, so one PostgreSQL closed is replaced, not used.
-    connection.close_if_health_check_failed()
-    connection.ensure_connection()
-    connection.validate_thread_sharing()
-    with connection.wrap_database_errors:
-        raw = _PreparingCursor(connection.connection)
-    return connection.make_cursor(raw)
+    db.close_if_health_check_failed()
+    db.ensure_connection()
+    db.validate_thread_sharing()
+    with db.wrap_database_errors:
+        raw = _PreparingCursor(db.connection)
+    return db.make_cursor(raw)
