@@ -18,9 +18,9 @@ SEND_PATH_TABLES = [
     "mail_attachmentcontent",
 ]
 
-# Each index with its columns (and their operator classes: message_id's varchar_pattern_ops
-# index serves LIKE, which its unique index cannot): leading-prefix pairs where the shorter
-# one is neither unique nor partial (a unique or partial index does something the longer one
+# Each index with its columns (and their operator classes: a varchar_pattern_ops index
+# serves LIKE, which a default one cannot): leading-prefix pairs where the shorter one is
+# neither unique nor partial (a unique or partial index does something the longer one
 # cannot).
 _REDUNDANT_SQL = """
 WITH ix AS (
@@ -62,3 +62,22 @@ def test_the_send_limit_window_index_is_the_only_one_leading_with_the_provider()
             " AND i.indpred IS NULL"
         )
         assert [row[0] for row in cursor.fetchall()] == ["mail_msg_limit_window"]
+
+
+@pytest.mark.django_db
+def test_no_index_of_the_send_path_serves_only_like_queries():
+    """Django's PostgreSQL backend adds a ``*_pattern_ops`` index beside the index of every
+    unique or indexed ``CharField``; nothing on these tables runs a case-sensitive ``LIKE``
+    (the admin's search is case-insensitive), so such an index is two writes a send for
+    nothing (mail migration 0008 dropped ``message_id``'s)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("reads PostgreSQL's catalog")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.relname, i.indexrelid::regclass::text FROM pg_index i"
+            " JOIN pg_class c ON c.oid = i.indrelid"
+            " JOIN pg_opclass o ON o.oid = ANY(i.indclass::oid[])"
+            " WHERE c.relname = ANY(%s) AND o.opcname LIKE '%%pattern_ops'",
+            [SEND_PATH_TABLES],
+        )
+        assert cursor.fetchall() == []
