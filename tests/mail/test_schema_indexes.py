@@ -39,29 +39,31 @@ WHERE NOT a.partial AND NOT a.is_unique AND NOT b.partial
 """
 
 
-@pytest.mark.django_db
-def test_no_index_of_the_send_path_is_the_leading_part_of_another():
+def _catalog_rows(sql: str, params: list | None = None) -> list[tuple]:
+    """The rows of a query of PostgreSQL's catalog; the test is skipped on other databases."""
     if connection.vendor != "postgresql":
         pytest.skip("reads PostgreSQL's catalog")
     with connection.cursor() as cursor:
-        cursor.execute(_REDUNDANT_SQL, [SEND_PATH_TABLES])
-        redundant = cursor.fetchall()
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+@pytest.mark.django_db
+def test_no_index_of_the_send_path_is_the_leading_part_of_another():
+    redundant = _catalog_rows(_REDUNDANT_SQL, [SEND_PATH_TABLES])
     assert redundant == [], redundant
 
 
 @pytest.mark.django_db
 def test_the_send_limit_window_index_is_the_only_one_leading_with_the_provider():
     """Partial indexes excepted (their condition excludes a window's count)."""
-    if connection.vendor != "postgresql":
-        pytest.skip("reads PostgreSQL's catalog")
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT i.indexrelid::regclass::text FROM pg_index i"
-            " JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]"
-            " WHERE i.indrelid = 'mail_message'::regclass AND a.attname = 'provider_id'"
-            " AND i.indpred IS NULL"
-        )
-        assert [row[0] for row in cursor.fetchall()] == ["mail_msg_limit_window"]
+    rows = _catalog_rows(
+        "SELECT i.indexrelid::regclass::text FROM pg_index i"
+        " JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]"
+        " WHERE i.indrelid = 'mail_message'::regclass AND a.attname = 'provider_id'"
+        " AND i.indpred IS NULL"
+    )
+    assert [row[0] for row in rows] == ["mail_msg_limit_window"]
 
 
 @pytest.mark.django_db
@@ -70,14 +72,11 @@ def test_no_index_of_the_send_path_serves_only_like_queries():
     unique or indexed ``CharField``; nothing on these tables runs a case-sensitive ``LIKE``
     (the admin's search is case-insensitive), so such an index is two writes a send for
     nothing (mail migration 0008 dropped ``message_id``'s)."""
-    if connection.vendor != "postgresql":
-        pytest.skip("reads PostgreSQL's catalog")
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT c.relname, i.indexrelid::regclass::text FROM pg_index i"
-            " JOIN pg_class c ON c.oid = i.indrelid"
-            " JOIN pg_opclass o ON o.oid = ANY(i.indclass::oid[])"
-            " WHERE c.relname = ANY(%s) AND o.opcname LIKE '%%pattern_ops'",
-            [SEND_PATH_TABLES],
-        )
-        assert cursor.fetchall() == []
+    rows = _catalog_rows(
+        "SELECT c.relname, i.indexrelid::regclass::text FROM pg_index i"
+        " JOIN pg_class c ON c.oid = i.indrelid"
+        " JOIN pg_opclass o ON o.oid = ANY(i.indclass::oid[])"
+        " WHERE c.relname = ANY(%s) AND o.opcname LIKE '%%pattern_ops'",
+        [SEND_PATH_TABLES],
+    )
+    assert rows == []
