@@ -21,6 +21,7 @@ import pytest
 import schemathesis
 from django.core.wsgi import get_wsgi_application
 from hypothesis import HealthCheck, settings
+from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from accounts.models import KNOWN_PERMISSIONS
@@ -33,6 +34,25 @@ pytestmark = [pytest.mark.fuzz, pytest.mark.django_db(transaction=True)]
 # Bounded for the suite (about 20 s); MAILPASS_FUZZ_EXAMPLES=500 for a longer hunt.
 MAX_EXAMPLES = int(os.environ.get("MAILPASS_FUZZ_EXAMPLES", "40"))
 SEED_MESSAGE_ID = "<abc123@mailpass.im>"  # the status example of the seed page and the schema
+
+
+def call_with_key(case, key: str) -> None:
+    """Call and check ``case`` with ``key`` in place of the generated credentials.
+
+    Except for a negative case whose Authorization header is gone: removing it is one of the
+    mutations schemathesis makes, and putting our key back would turn the case into a valid
+    request that schemathesis still counts as invalid. When the case's other mutation does
+    not reach the server either (an undeclared query parameter whose value serializes to
+    nothing), a 200 was reported as "schema-violating request accepted". Sent without a key,
+    the case must be refused with 401, in the envelope.
+    """
+    negative = case.meta is not None and case.meta.generation.mode == GenerationMode.NEGATIVE
+    keep_out = negative and "Authorization" not in (case.headers or {})
+    case.call_and_validate(
+        headers=None if keep_out else {"Authorization": f"Bearer {key}"},
+        excluded_checks=[positive_data_acceptance],
+    )
+
 
 # API.md section 2: the HTTP status each error code is answered with.
 ERROR_STATUS = {
@@ -157,7 +177,4 @@ schema = schemathesis.pytest.from_fixture("mail_api_schema")
     ],
 )
 def test_the_mail_api_keeps_its_schema(case, fuzz_key):
-    case.call_and_validate(
-        headers={"Authorization": f"Bearer {fuzz_key}"},
-        excluded_checks=[positive_data_acceptance],
-    )
+    call_with_key(case, fuzz_key)
